@@ -1,0 +1,24 @@
+"""Errors a user can cause. The CLI prints them as one line and exits non-zero."""
+from __future__ import annotations
+
+
+class GraphError(Exception):
+    """A problem with a graph file, a node's parameters or a link: found before any frame flows."""
+
+
+class NodeError(Exception):
+    """A node failed while the graph ran. Names the node and the frame index."""
+
+    def __init__(self, node: str, index: int, cause: BaseException, stage: str | None = None):
+        self.node, self.index, self.cause = node, index, cause
+        where = stage or (f"frame {index}" if index >= 0 else "setup")
+        what = str(cause) if isinstance(cause, UserInputError) else f"{type(cause).__name__}: {cause}"
+        super().__init__(f"node '{node}' failed at {where}: {what}")
+
+    @property
+    def is_user_error(self) -> bool:
+        return isinstance(self.cause, UserInputError)
+
+
+class UserInputError(Exception):
+    """Bad input data a node can diagnose (a missing file, a corrupt video): a one-line message."""

@@ -1,0 +1,171 @@
+"""Build a graph from its spec: instantiate nodes, check every link's types, order the nodes.
+
+Like GStreamer's caps negotiation, everything that can be checked before a frame flows is checked
+here: unknown kinds and parameters, missing ports, type mismatches (naming both ``node.port`` and
+both types), inputs fed twice, required inputs left open, cycles that are not marked as back edges.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import networkx as nx
+from pydantic import ValidationError
+
+from . import registry
+from .errors import GraphError
+from .node import Node, Source
+from .spec import EdgeSpec, GraphSpec, NodeSpec
+
+
+@dataclass
+class BuiltNode:
+    spec: NodeSpec
+    cls: type[Node]
+    params: object
+    device: str
+    in_edges: dict = field(default_factory=dict)    # input port -> EdgeSpec
+    out_edges: dict = field(default_factory=dict)   # output port -> [EdgeSpec]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def is_source(self) -> bool:
+        return issubclass(self.cls, Source)
+
+    def make(self) -> Node:
+        return self.cls(self.params)
+
+
+@dataclass
+class Graph:
+    spec: GraphSpec
+    nodes: dict                 # name -> BuiltNode, in topological order
+    edges: list                 # EdgeSpec, forward and back
+    dag: nx.DiGraph
+
+    @property
+    def order(self) -> list[str]:
+        return list(self.nodes)
+
+    def terminals(self) -> list[str]:
+        """Nodes with no forward outgoing edge (sinks): a frame is done when all have seen it."""
+        return [n for n in self.nodes if self.dag.out_degree(n) == 0]
+
+    def sources(self) -> list[str]:
+        return [n for n, b in self.nodes.items() if b.is_source]
+
+    def loop_edges(self) -> set:
+        """Forward edges on a recurrent loop (between a back edge's consumer and its producer)."""
+        on_loop = set()
+        for e in self.edges:
+            if not e.back:
+                continue
+            try:
+                paths = nx.all_simple_paths(self.dag, e.dst, e.src)
+                for path in paths:
+                    on_loop.update(zip(path, path[1:]))
+            except nx.NodeNotFound:
+                pass
+        return on_loop
+
+
+def resolve_device(requested: str) -> str:
+    import torch
+    if requested in ("auto", "", None):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise GraphError(f"device '{requested}' requested but CUDA is not available (use device: auto or cpu)")
+    if requested != "cpu" and not requested.startswith("cuda"):
+        raise GraphError(f"device must be auto, cpu, cuda or cuda:N, not '{requested}'")
+    return requested
+
+
+def build(spec: GraphSpec) -> Graph:
+    for ref in spec.plugins:
+        registry.load_plugin(ref, spec.base_dir)
+    graph_device = resolve_device(spec.device)
+    built: dict[str, BuiltNode] = {}
+    for name, ns in spec.nodes.items():
+        cls = registry.get_at(ns.kind, ns.where, name)
+        params = _validate_params(cls, ns)
+        device = resolve_device(ns.device) if ns.device else graph_device
+        if device.split(":")[0] not in cls.devices:
+            device = "cpu"
+        if ns.workers > 1 and not cls.stateless:
+            raise GraphError(f"{ns.where}: node '{name}' ({ns.kind}) keeps state between frames and cannot run "
+                             f"with workers: {ns.workers}")
+        built[name] = BuiltNode(ns, cls, params, device)
+
+    dag = nx.DiGraph()
+    dag.add_nodes_from(built)
+    for e in spec.edges:
+        _check_edge(e, built)
+        dst = built[e.dst]
+        if e.dst_port in dst.in_edges:
+            raise GraphError(f"{e.where}: input '{e.dst}.{e.dst_port}' is fed twice "
+                             f"(by {dst.in_edges[e.dst_port].src}.{dst.in_edges[e.dst_port].src_port} and {e.src}.{e.src_port})")
+        dst.in_edges[e.dst_port] = e
+        built[e.src].out_edges.setdefault(e.src_port, []).append(e)
+        if e.back:
+            if not dst.cls.inputs[e.dst_port].optional:
+                raise GraphError(f"{e.where}: back edge {e} feeds '{e.dst}.{e.dst_port}', which must be an optional "
+                                 f"input (it receives None at the first frame)")
+            if dst.spec.workers > 1:
+                raise GraphError(f"{e.where}: node '{e.dst}' receives a back edge and cannot run with several workers")
+        else:
+            dag.add_edge(e.src, e.dst)
+
+    if not nx.is_directed_acyclic_graph(dag):
+        cycle = nx.find_cycle(dag)
+        names = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
+        raise GraphError(f"{spec.path or '<graph>'}: the graph has a cycle ({names}); mark the edge that closes a "
+                         f"recurrent loop with 'back: true' (it then delivers frame t-1's value at frame t)")
+    for name, b in built.items():
+        for port, inp in b.cls.inputs.items():
+            if not inp.optional and port not in b.in_edges:
+                raise GraphError(f"{b.spec.where}: required input '{name}.{port}' ({inp.type}) is not connected")
+        if b.is_source and b.cls.inputs:
+            raise GraphError(f"{b.spec.where}: source node '{name}' cannot declare inputs")
+    if not any(b.is_source for b in built.values()):
+        raise GraphError(f"{spec.path or '<graph>'}: the graph has no source node")
+    order = list(nx.lexicographical_topological_sort(dag, key=lambda n: list(built).index(n)))
+    return Graph(spec, {n: built[n] for n in order}, list(spec.edges), dag)
+
+
+def _validate_params(cls, ns: NodeSpec):
+    try:
+        return cls.Params(**ns.params)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field_name = ".".join(str(p) for p in err.get("loc", ())) or "?"
+        if err.get("type") == "extra_forbidden":
+            known = list(cls.Params.model_fields)
+            raise GraphError(f"{ns.where}: node '{ns.name}' ({ns.kind}): unknown parameter '{field_name}'"
+                             f"{registry.suggest(field_name, known)}") from None
+        value = ns.params.get(field_name, "<missing>")
+        raise GraphError(f"{ns.where}: node '{ns.name}' ({ns.kind}): parameter '{field_name}' = {value!r}: "
+                         f"{err.get('msg')}") from None
+    except GraphError:
+        raise
+    except Exception as exc:  # a model_validator raising ValueError etc.
+        raise GraphError(f"{ns.where}: node '{ns.name}' ({ns.kind}): {exc}") from None
+
+
+def _check_edge(e: EdgeSpec, built: dict) -> None:
+    for node in (e.src, e.dst):
+        if node not in built:
+            raise GraphError(f"{e.where}: edge {e}: no node '{node}'{registry.suggest(node, built)}")
+    src, dst = built[e.src], built[e.dst]
+    if e.src_port not in src.cls.outputs:
+        raise GraphError(f"{e.where}: edge {e}: node '{e.src}' ({src.spec.kind}) has no output '{e.src_port}'"
+                         f"{registry.suggest(e.src_port, src.cls.outputs)}; outputs: {', '.join(src.cls.outputs) or 'none'}")
+    if e.dst_port not in dst.cls.inputs:
+        raise GraphError(f"{e.where}: edge {e}: node '{e.dst}' ({dst.spec.kind}) has no input '{e.dst_port}'"
+                         f"{registry.suggest(e.dst_port, dst.cls.inputs)}; inputs: {', '.join(dst.cls.inputs) or 'none'}")
+    t_out, t_in = src.cls.outputs[e.src_port].type, dst.cls.inputs[e.dst_port].type
+    if not t_out.compatible_with(t_in):
+        raise GraphError(f"{e.where}: type mismatch: {e.src}.{e.src_port} produces {t_out} but "
+                         f"{e.dst}.{e.dst_port} accepts {t_in}")

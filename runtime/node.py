@@ -1,0 +1,225 @@
+"""The node API: declared ports, validated parameters, and a per-packet ``process`` method.
+
+A node is a class with ports as class attributes and a ``Params`` model::
+
+    @register("ema")
+    class EMA(Node):
+        '''Exponential moving average of probability maps.'''
+        prob = Input(ProbMap)
+        smoothed = Output(ProbMap)
+
+        class Params(NodeParams):
+            alpha: float = Field(0.6, ge=0, le=1, description="weight of the current frame")
+
+        def process(self, ctx, prob):
+            ...
+            return {"smoothed": out}
+
+The runtime calls ``setup(ctx)`` once, ``process(ctx, **inputs)`` once per aligned set of input
+packets (one frame index), ``finish(ctx)`` at a clean end of stream and ``close()`` always.
+``process`` returns a dict from output-port name to value, or None to emit nothing for this
+index (downstream then sees an empty packet, so multi-input nodes stay aligned).
+Nodes never touch threads, queues, clocks or CUDA streams: the runtime owns those.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterator, Optional
+
+from pydantic import BaseModel, ConfigDict
+
+from .types import ANY, PortType
+
+
+class NodeParams(BaseModel):
+    """Base of every node's parameter model: unknown fields are errors, assignment is validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, arbitrary_types_allowed=True)
+
+
+class NoParams(NodeParams):
+    """A node without parameters."""
+
+
+@dataclass(frozen=True)
+class Input:
+    """An input port. ``optional`` ports may stay unconnected (the node then receives None)."""
+
+    type: PortType = ANY
+    optional: bool = False
+    doc: str = ""
+    name: str = ""
+
+    def named(self, name: str) -> "Input":
+        return Input(self.type, self.optional, self.doc, name)
+
+
+@dataclass(frozen=True)
+class Output:
+    """An output port."""
+
+    type: PortType = ANY
+    doc: str = ""
+    name: str = ""
+
+    def named(self, name: str) -> "Output":
+        return Output(self.type, self.doc, name)
+
+
+@dataclass
+class Emit:
+    """What a source yields: output values by port name, with an optional pts in seconds."""
+
+    outputs: dict
+    pts: Optional[float] = None
+
+
+@dataclass
+class Context:
+    """What a node may know about its run. The runtime updates ``index``, ``pts`` and ``skipped``
+    before each ``process`` call.
+
+    Attributes:
+        name: the node's name in the graph.
+        device: the torch.device the node runs on.
+        mode: ``offline`` or ``realtime``.
+        out_dir: the run's output directory (``--out``), or None.
+        index: frame index of the packets being processed.
+        pts: presentation time (seconds) of that frame.
+        skipped: frames dropped upstream since this node's previous call (realtime), so stateful
+            nodes can compensate.
+        graph: graph-level settings (name, mode, device) as a dict.
+    """
+
+    name: str
+    device: Any = "cpu"
+    mode: str = "offline"
+    out_dir: Optional[str] = None
+    index: int = -1
+    pts: float = 0.0
+    skipped: int = 0
+    graph: dict = field(default_factory=dict)
+    log: Callable[[str], None] = print
+
+
+class Node:
+    """Base class of all nodes. Subclasses declare ports and ``Params`` and implement ``process``.
+
+    Class attributes:
+        Params: the pydantic model of the node's parameters.
+        stateless: True if ``process`` keeps no state between frames (the node may then run
+            with ``workers: N``; outputs are re-ordered by frame index).
+        devices: devices the node can run on; a node placed on a CUDA graph that lists only
+            ``cpu`` runs on the CPU and the runtime moves tensors for it.
+    """
+
+    Params: ClassVar[type[NodeParams]] = NoParams
+    stateless: ClassVar[bool] = False
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    inputs: ClassVar[dict[str, Input]] = {}
+    outputs: ClassVar[dict[str, Output]] = {}
+    kind: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        ins, outs = {}, {}
+        for base in reversed(cls.__mro__):
+            for attr, value in vars(base).items():
+                if isinstance(value, Input):
+                    ins[attr] = value.named(attr)
+                elif isinstance(value, Output):
+                    outs[attr] = value.named(attr)
+        if "inputs" in vars(cls) and isinstance(vars(cls)["inputs"], dict):
+            ins.update({k: v.named(k) for k, v in vars(cls)["inputs"].items()})
+        if "outputs" in vars(cls) and isinstance(vars(cls)["outputs"], dict):
+            outs.update({k: v.named(k) for k, v in vars(cls)["outputs"].items()})
+        cls.inputs, cls.outputs = ins, outs
+
+    def __init__(self, params: Optional[NodeParams] = None, **kwargs):
+        self.params = params if params is not None else self.Params(**kwargs)
+
+    # -- lifecycle, all optional but process --------------------------------------------------
+    def setup(self, ctx: Context) -> None:
+        """Called once before the first packet, on the node's worker thread."""
+
+    def process(self, ctx: Context, **inputs) -> Optional[dict]:
+        """Handle one aligned set of input packets; return {output_name: value} or None."""
+        raise NotImplementedError(f"{type(self).__name__}.process")
+
+    def finish(self, ctx: Context) -> None:
+        """Called once at a clean end of stream: sinks write their final files here."""
+
+    def close(self) -> None:
+        """Called always, after finish or after an error: release files and devices."""
+
+    @classmethod
+    def describe(cls) -> str:
+        return inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0].replace("\n", " ")
+
+
+class Source(Node):
+    """A node without inputs that produces a stream. Implement ``generate``.
+
+    Class attributes:
+        live: True for sources that only make sense paced by their own clock (a camera, a URL).
+    """
+
+    live: ClassVar[bool] = False
+
+    def generate(self, ctx: Context) -> Iterator[dict | Emit]:
+        """Yield one dict (or :class:`Emit` with a pts) per frame; return at end of stream."""
+        raise NotImplementedError(f"{type(self).__name__}.generate")
+
+    def fps(self) -> Optional[float]:
+        """Nominal frame rate, used to pace realtime runs and to make pts when none is given."""
+        return None
+
+    def length(self) -> Optional[int]:
+        """Number of frames if known (for the progress bar)."""
+        return None
+
+
+def function_node(fn: Callable, outputs: Optional[dict[str, PortType]] = None,
+                  stateless: bool = True) -> type[Node]:
+    """Make a Node class from a plain function.
+
+    Arguments annotated with a :class:`PortType` become input ports; the others (with defaults)
+    become parameters. The return annotation (a PortType) becomes the single output ``out``,
+    unless ``outputs`` names several, in which case the function returns a dict.
+    """
+    from pydantic import create_model
+
+    sig = inspect.signature(fn)
+    ins: dict[str, Input] = {}
+    fields: dict[str, Any] = {}
+    for pname, p in sig.parameters.items():
+        if isinstance(p.annotation, PortType):
+            optional = p.default is None
+            ins[pname] = Input(p.annotation, optional=optional)
+        else:
+            if p.default is inspect.Parameter.empty:
+                raise TypeError(f"function node {fn.__name__}: parameter '{pname}' needs a PortType "
+                                f"annotation (an input) or a default (a parameter)")
+            ann = p.annotation if p.annotation is not inspect.Parameter.empty else type(p.default)
+            fields[pname] = (ann, p.default)
+    if outputs is None:
+        ret = sig.return_annotation
+        outputs = {"out": ret if isinstance(ret, PortType) else ANY}
+        single = "out"
+    else:
+        single = None
+    params_model = create_model(f"{fn.__name__}_Params", __base__=NodeParams, **fields)
+    param_names = list(fields)
+
+    def process(self, ctx, **inputs):
+        kwargs = {k: getattr(self.params, k) for k in param_names}
+        result = fn(**inputs, **kwargs)
+        if single is not None:
+            return {single: result}
+        return result
+
+    attrs = {"Params": params_model, "stateless": stateless, "process": process,
+             "__doc__": fn.__doc__ or f"Function node {fn.__name__}.", "__module__": fn.__module__,
+             "inputs": ins, "outputs": {k: Output(t) for k, t in outputs.items()}}
+    return type(fn.__name__, (Node,), attrs)

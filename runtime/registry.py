@@ -1,0 +1,122 @@
+"""The node registry: names to Node classes, filled by decorators, entry points and plugin files.
+
+* ``@register("name")`` on a Node class, or ``@register("name", outputs=...)`` on a function.
+* Installed packages register through the entry-point group ``graphrun.nodes``: each entry point
+  is a module (imported; it registers on import) or a Node class (registered under the entry name).
+* A graph's ``plugins:`` list names modules or ``.py`` files (relative to the graph file).
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+from .errors import GraphError
+from .node import Node, function_node
+
+_REGISTRY: dict[str, type[Node]] = {}
+_BUILTINS_LOADED = False
+_ENTRY_POINTS_LOADED = False
+ENTRY_POINT_GROUP = "graphrun.nodes"
+
+
+def register(name: str, *, outputs: Optional[dict] = None, replace: bool = False) -> Callable:
+    """Decorator: register a Node class, or a plain function (see ``function_node``), as ``name``."""
+
+    def deco(obj):
+        cls = obj if inspect.isclass(obj) else function_node(obj, outputs=outputs)
+        add(name, cls, replace=replace)
+        return obj if inspect.isclass(obj) else cls
+
+    return deco
+
+
+def add(name: str, cls: type[Node], replace: bool = False) -> None:
+    if not (inspect.isclass(cls) and issubclass(cls, Node)):
+        raise GraphError(f"cannot register '{name}': {cls!r} is not a graphrun Node")
+    old = _REGISTRY.get(name)
+    if old is not None and old is not cls and not replace and _qualname(old) != _qualname(cls):
+        raise GraphError(f"node kind '{name}' is registered twice: by {_qualname(old)} and by {_qualname(cls)}")
+    cls.kind = name
+    _REGISTRY[name] = cls
+
+
+def _qualname(cls) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def load_builtins() -> None:
+    """Import the built-in node library and installed plugins (once)."""
+    global _BUILTINS_LOADED, _ENTRY_POINTS_LOADED
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
+        importlib.import_module("graphrun.nodes")
+    if not _ENTRY_POINTS_LOADED:
+        _ENTRY_POINTS_LOADED = True
+        from importlib.metadata import entry_points
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                obj = ep.load()
+            except Exception as exc:  # a broken plugin must not break every graph
+                print(f"graphrun: warning: plugin entry point '{ep.name}' failed to load: {exc}", file=sys.stderr)
+                continue
+            if inspect.isclass(obj) and issubclass(obj, Node) and ep.name not in _REGISTRY:
+                add(ep.name, obj)
+
+
+def load_plugin(ref: str, base_dir: Optional[Path] = None) -> None:
+    """Import a plugin: a module name or a path to a .py file (relative to ``base_dir``)."""
+    if ref.endswith(".py") or "/" in ref:
+        path = Path(ref)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        if not path.is_file():
+            raise GraphError(f"plugin file not found: {path}")
+        mod_name = f"graphrun_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+        if mod_name in sys.modules:
+            return
+        spec = importlib.util.spec_from_file_location(mod_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except GraphError:
+            raise
+        except Exception as exc:
+            del sys.modules[mod_name]
+            raise GraphError(f"plugin {path} failed to import: {type(exc).__name__}: {exc}") from exc
+    else:
+        try:
+            importlib.import_module(ref)
+        except ModuleNotFoundError as exc:
+            raise GraphError(f"plugin module '{ref}' not found ({exc})") from exc
+
+
+def get(name: str) -> type[Node]:
+    load_builtins()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise GraphError(f"unknown node kind '{name}'{suggest(name, _REGISTRY)}") from None
+
+
+def get_at(name: str, where: str, node: str) -> type[Node]:
+    """``get`` with the file location and node name in the error."""
+    try:
+        return get(name)
+    except GraphError as exc:
+        raise GraphError(f"{where}: node '{node}': {exc}") from None
+
+
+def all_nodes() -> dict[str, type[Node]]:
+    load_builtins()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,259 @@
+"""The YAML graph file: parsed with ``yaml.safe_load`` semantics, validated, with line numbers in errors.
+
+A graph file::
+
+    name: demo
+    mode: offline            # offline | realtime
+    device: auto             # auto | cpu | cuda | cuda:N
+    plugins: [my_pkg.nodes, ./extra_nodes.py]
+    realtime: {max_in_flight: 1, deadline_ms: null, speed: 1.0}
+    queue: {capacity: 8}     # default per-edge queue
+    nodes:
+      src: {kind: synthetic_scene, params: {frames: 60}}
+      seg: {kind: bg_subtract, workers: 1, on_error: stop, device: cpu}
+    edges:
+      - src.frame -> seg.frame
+      - {from: ema.prob, to: warp.prev, back: true}
+      - {from: a.x, to: b.y, capacity: 4, policy: drop_oldest}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from .errors import GraphError
+from .registry import suggest
+
+MODES = ("offline", "realtime")
+POLICIES = ("block", "drop_oldest", "drop_newest")
+ON_ERROR = ("stop", "skip")
+GRAPH_KEYS = ("name", "mode", "device", "plugins", "nodes", "edges", "realtime", "queue", "description")
+NODE_KEYS = ("kind", "params", "device", "workers", "on_error")
+EDGE_KEYS = ("from", "to", "back", "capacity", "policy")
+REALTIME_KEYS = ("max_in_flight", "deadline_ms", "speed")
+
+
+@dataclass
+class NodeSpec:
+    name: str
+    kind: str
+    params: dict = field(default_factory=dict)
+    device: Optional[str] = None
+    workers: int = 1
+    on_error: str = "stop"
+    where: str = ""
+
+
+@dataclass
+class EdgeSpec:
+    src: str
+    src_port: str
+    dst: str
+    dst_port: str
+    back: bool = False
+    capacity: Optional[int] = None
+    policy: Optional[str] = None
+    where: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.src}.{self.src_port} -> {self.dst}.{self.dst_port}"
+
+
+@dataclass
+class GraphSpec:
+    name: str = "graph"
+    mode: str = "offline"
+    device: str = "auto"
+    plugins: list = field(default_factory=list)
+    nodes: dict = field(default_factory=dict)
+    edges: list = field(default_factory=list)
+    realtime: dict = field(default_factory=lambda: {"max_in_flight": 1, "deadline_ms": None, "speed": 1.0})
+    capacity: int = 8
+    path: Optional[Path] = None
+
+    @property
+    def base_dir(self) -> Optional[Path]:
+        return self.path.parent if self.path else None
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys and remembers each mapping's line."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    mapping = _Located()
+    mapping.line = node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in mapping:
+            raise GraphError(f"{loader.name}:{key_node.start_mark.line + 1}: duplicate key '{key}'")
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+        mapping.lines[key] = key_node.start_mark.line + 1
+    return mapping
+
+
+class _Located(dict):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.line = 0
+        self.lines: dict = {}
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load(path: str | Path) -> GraphSpec:
+    """Read and validate a graph file."""
+    path = Path(path)
+    if not path.is_file():
+        raise GraphError(f"graph file not found: {path}")
+    text = path.read_text()
+    loader = _LineLoader(text)
+    loader.name = str(path)
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise GraphError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    finally:
+        loader.dispose()
+    return from_dict(data, path=path)
+
+
+def from_dict(data: Any, path: Optional[Path] = None) -> GraphSpec:
+    """Validate a graph given as a dict (the structure of the YAML file)."""
+    src = str(path) if path else "<graph>"
+
+    def where(obj=None, key=None) -> str:
+        line = 0
+        if isinstance(obj, _Located):
+            line = obj.lines.get(key, obj.line) if key is not None else obj.line
+        return f"{src}:{line}" if line else src
+
+    if not isinstance(data, dict):
+        raise GraphError(f"{src}: a graph file must be a mapping with 'nodes' and 'edges'")
+    for key in data:
+        if key not in GRAPH_KEYS:
+            raise GraphError(f"{where(data, key)}: unknown key '{key}'{suggest(str(key), GRAPH_KEYS)}")
+    spec = GraphSpec(path=path, name=str(data.get("name") or (path.stem if path else "graph")))
+    spec.mode = _choice(data.get("mode", "offline"), MODES, f"{where(data, 'mode')}: mode")
+    spec.device = str(data.get("device", "auto"))
+    plugins = data.get("plugins") or []
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise GraphError(f"{where(data, 'plugins')}: plugins must be a list of module names or .py paths")
+    spec.plugins = plugins
+    rt = data.get("realtime") or {}
+    if not isinstance(rt, dict):
+        raise GraphError(f"{where(data, 'realtime')}: realtime must be a mapping")
+    for key in rt:
+        if key not in REALTIME_KEYS:
+            raise GraphError(f"{where(rt, key)}: unknown realtime option '{key}'{suggest(str(key), REALTIME_KEYS)}")
+    spec.realtime.update(rt)
+    queue = data.get("queue") or {}
+    spec.capacity = _positive_int(queue.get("capacity", 8), f"{where(data, 'queue')}: queue.capacity")
+
+    nodes = data.get("nodes")
+    if not isinstance(nodes, dict) or not nodes:
+        raise GraphError(f"{where(data, 'nodes')}: 'nodes' must be a non-empty mapping of name -> {{kind, params}}")
+    for name, body in nodes.items():
+        w = where(nodes, name)
+        if not isinstance(name, str) or not name.isidentifier():
+            raise GraphError(f"{w}: node name '{name}' must be an identifier (letters, digits, _)")
+        if isinstance(body, str):
+            body = {"kind": body}
+        if not isinstance(body, dict) or "kind" not in body:
+            raise GraphError(f"{w}: node '{name}' needs a 'kind'")
+        for key in body:
+            if key not in NODE_KEYS:
+                raise GraphError(f"{where(body, key)}: node '{name}': unknown key '{key}'{suggest(str(key), NODE_KEYS)}")
+        params = body.get("params") or {}
+        if not isinstance(params, dict):
+            raise GraphError(f"{where(body, 'params')}: node '{name}': params must be a mapping")
+        spec.nodes[name] = NodeSpec(
+            name=name, kind=str(body["kind"]), params=dict(params),
+            device=None if body.get("device") is None else str(body["device"]),
+            workers=_positive_int(body.get("workers", 1), f"{where(body, 'workers')}: node '{name}': workers"),
+            on_error=_choice(body.get("on_error", "stop"), ON_ERROR, f"{where(body, 'on_error')}: node '{name}': on_error"),
+            where=w)
+
+    edges = data.get("edges") or []
+    if not isinstance(edges, list):
+        raise GraphError(f"{where(data, 'edges')}: 'edges' must be a list")
+    for i, item in enumerate(edges):
+        w = where(item) if isinstance(item, _Located) else f"{where(data, 'edges')} (edge {i + 1})"
+        spec.edges.append(_edge(item, w))
+    return spec
+
+
+def _edge(item: Any, w: str) -> EdgeSpec:
+    if isinstance(item, str):
+        if "->" not in item:
+            raise GraphError(f"{w}: edge '{item}' must look like 'node.port -> node.port'")
+        a, b = (s.strip() for s in item.split("->", 1))
+        item = {"from": a, "to": b}
+    if not isinstance(item, dict) or "from" not in item or "to" not in item:
+        raise GraphError(f"{w}: an edge needs 'from: node.port' and 'to: node.port'")
+    for key in item:
+        if key not in EDGE_KEYS:
+            raise GraphError(f"{w}: edge: unknown key '{key}'{suggest(str(key), EDGE_KEYS)}")
+    src, sp = _endpoint(item["from"], w)
+    dst, dp = _endpoint(item["to"], w)
+    policy = item.get("policy")
+    if policy is not None:
+        policy = _choice(policy, POLICIES, f"{w}: edge policy")
+    cap = item.get("capacity")
+    if cap is not None:
+        cap = _positive_int(cap, f"{w}: edge capacity")
+    return EdgeSpec(src, sp, dst, dp, bool(item.get("back", False)), cap, policy, w)
+
+
+def _endpoint(text: Any, w: str) -> tuple[str, str]:
+    if not isinstance(text, str) or text.count(".") != 1:
+        raise GraphError(f"{w}: edge endpoint '{text}' must be 'node.port'")
+    node, port = text.split(".")
+    return node.strip(), port.strip()
+
+
+def _choice(value: Any, choices, what: str) -> str:
+    if value not in choices:
+        raise GraphError(f"{what} must be one of {', '.join(choices)}, not '{value}'{suggest(str(value), choices)}")
+    return value
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise GraphError(f"{what} must be a positive integer, not {value!r}")
+    return value
+
+
+def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
+    """Apply ``node.param=value`` overrides (value parsed as YAML: 0.7, true, [1,2], text).
+
+    ``node.kind``, ``node.device``, ``node.workers`` and ``node.on_error`` set the node's own fields.
+    """
+    for text in overrides or []:
+        if "=" not in text or "." not in text.split("=", 1)[0]:
+            raise GraphError(f"--set '{text}' must look like node.param=value")
+        key, raw = text.split("=", 1)
+        node, param = key.split(".", 1)
+        if node not in spec.nodes:
+            raise GraphError(f"--set {key}: no node '{node}' in the graph{suggest(node, spec.nodes)}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        ns = spec.nodes[node]
+        if param == "kind":
+            ns.kind = str(value)
+        elif param == "device":
+            ns.device = str(value)
+        elif param == "workers":
+            ns.workers = _positive_int(value, f"--set {key}")
+        elif param == "on_error":
+            ns.on_error = _choice(value, ON_ERROR, f"--set {key}")
+        else:
+            ns.params[param] = value

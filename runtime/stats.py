@@ -1,0 +1,167 @@
+"""Run statistics: per-node timings, queue occupancy and drops, per-frame latency, Chrome traces."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from array import array
+from typing import Optional
+
+import numpy as np
+
+
+def _pct(values, q: float) -> Optional[float]:
+    return float(np.percentile(np.frombuffer(values, dtype=np.float64), q)) if len(values) else None
+
+
+class NodeStats:
+    """Counters of one node, written only by its own worker threads (plus a lock for several workers)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.durations = array("d")      # seconds per process call
+        self.packets = 0
+        self.empty = 0                   # indices where the node emitted nothing
+        self.drops = 0                   # packets dropped at this node (leaky queue, deadline, misalignment)
+        self.errors = 0                  # skipped frames (on_error: skip)
+        self.queue_sum = 0
+        self.queue_samples = 0
+        self.queue_max = 0
+        self.lock = threading.Lock()
+
+    def sample_queue(self, depth: int) -> None:
+        self.queue_sum += depth
+        self.queue_samples += 1
+        if depth > self.queue_max:
+            self.queue_max = depth
+
+    def summary(self) -> dict:
+        d = self.durations
+        ms = lambda v: None if v is None else round(v * 1e3, 3)  # noqa: E731
+        return {
+            "packets": self.packets, "empty": self.empty, "drops": self.drops, "errors": self.errors,
+            "total_s": round(float(sum(d)), 4),
+            "mean_ms": ms(float(np.mean(np.frombuffer(d, dtype=np.float64))) if len(d) else None),
+            "p50_ms": ms(_pct(d, 50)), "p99_ms": ms(_pct(d, 99)),
+            "queue_mean": round(self.queue_sum / self.queue_samples, 2) if self.queue_samples else 0.0,
+            "queue_max": self.queue_max,
+        }
+
+
+class FrameTracker:
+    """Follows each admitted frame index until every terminal node has seen it or it is dropped.
+
+    Gives the realtime flow limiter its in-flight count and the run its end-to-end latencies.
+    """
+
+    def __init__(self, n_terminals: int, on_done=None):
+        self.n_terminals = max(1, n_terminals)
+        self.cond = threading.Condition()
+        self.admitted: dict[int, float] = {}
+        self.seen: dict[int, int] = {}
+        self.latencies = array("d")
+        self.done_times = array("d")
+        self.completed = 0
+        self.dropped = 0
+        self.on_done = on_done
+
+    def admit(self, index: int, t0: float) -> None:
+        with self.cond:
+            self.admitted.setdefault(index, t0)
+
+    def in_flight(self) -> int:
+        return len(self.admitted)
+
+    def wait_below(self, limit: int, stop: threading.Event, timeout: float) -> bool:
+        """Wait until fewer than ``limit`` frames are in flight (or timeout); True if below."""
+        with self.cond:
+            if len(self.admitted) < limit:
+                return True
+            self.cond.wait(timeout)
+            return len(self.admitted) < limit and not stop.is_set()
+
+    def terminal_done(self, index: int) -> None:
+        now = time.perf_counter()
+        with self.cond:
+            if index not in self.admitted:
+                return
+            n = self.seen.get(index, 0) + 1
+            if n < self.n_terminals:
+                self.seen[index] = n
+                return
+            self.seen.pop(index, None)
+            t0 = self.admitted.pop(index)
+            self.latencies.append(now - t0)
+            self.done_times.append(now)
+            self.completed += 1
+            self.cond.notify_all()
+        if self.on_done:
+            self.on_done()
+
+    def drop(self, index: int) -> None:
+        with self.cond:
+            if self.admitted.pop(index, None) is None:
+                return
+            self.seen.pop(index, None)
+            self.dropped += 1
+            self.cond.notify_all()
+        if self.on_done:
+            self.on_done()
+
+    def summary(self) -> dict:
+        lat = np.frombuffer(self.latencies, dtype=np.float64) * 1e3
+        if len(lat) == 0:
+            return {"p50_ms": None, "p99_ms": None, "mean_ms": None, "jitter_ms": None, "max_ms": None}
+        # jitter: spread of the intervals between consecutive completions (how even the output is)
+        gaps = np.diff(np.frombuffer(self.done_times, dtype=np.float64)) * 1e3
+        return {"p50_ms": round(float(np.percentile(lat, 50)), 3), "p99_ms": round(float(np.percentile(lat, 99)), 3),
+                "mean_ms": round(float(lat.mean()), 3), "max_ms": round(float(lat.max()), 3),
+                "jitter_ms": round(float(gaps.std()), 3) if len(gaps) > 1 else 0.0}
+
+
+class Trace:
+    """Collects one complete event per node invocation; written as Chrome/Perfetto trace JSON."""
+
+    def __init__(self):
+        self.events: list = []
+        self.t0 = time.perf_counter()
+        self.tids: dict[str, int] = {}
+
+    def tid(self, track: str) -> int:
+        return self.tids.setdefault(track, len(self.tids) + 1)
+
+    def add(self, track: str, name: str, start: float, end: float, index: int) -> None:
+        # list.append is atomic under the GIL: no lock needed on the hot path
+        self.events.append((self.tid(track), name, start, end, index))
+
+    def write(self, path: str) -> None:
+        out = [{"name": "process_name", "ph": "M", "pid": 1, "args": {"name": "graphrun"}}]
+        for track, tid in self.tids.items():
+            out.append({"name": "thread_name", "ph": "M", "pid": 1, "tid": tid, "args": {"name": track}})
+            out.append({"name": "thread_sort_index", "ph": "M", "pid": 1, "tid": tid, "args": {"sort_index": tid}})
+        for tid, name, start, end, index in self.events:
+            out.append({"name": name, "cat": "node", "ph": "X", "pid": 1, "tid": tid,
+                        "ts": round((start - self.t0) * 1e6, 3), "dur": round((end - start) * 1e6, 3),
+                        "args": {"index": index}})
+        with open(path, "w") as f:
+            json.dump({"traceEvents": out, "displayTimeUnit": "ms"}, f)
+
+
+def format_summary(stats: dict) -> str:
+    """The end-of-run table: one row per node, then the run's totals."""
+    rows = [("node", "kind", "device", "packets", "mean ms", "p50 ms", "p99 ms", "total s", "queue", "drops")]
+    for name, s in stats["nodes"].items():
+        f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+        rows.append((name, s["kind"], s["device"], str(s["packets"]), f(s["mean_ms"]), f(s["p50_ms"]), f(s["p99_ms"]),
+                     f"{s['total_s']:.2f}", f"{s['queue_mean']:.1f}/{s['queue_max']}", str(s["drops"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    lat = stats["latency"]
+    lat_txt = ("-" if lat["p50_ms"] is None else
+               f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, jitter {lat['jitter_ms']:.1f} ms")
+    lines.append("-" * len(lines[0]))
+    lines.append(f"{stats['mode']}: {stats['frames']} frames in {stats['seconds']:.2f} s = {stats['fps']:.1f} fps; "
+                 f"latency {lat_txt}; dropped {stats['drops']} frames"
+                 + (f" ({stats['source_drops']} at the source)" if stats.get("source_drops") else ""))
+    return "\n".join(lines)

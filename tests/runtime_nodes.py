@@ -1,0 +1,106 @@
+"""Small nodes used by the runtime tests (registered under test_* names)."""
+import time
+
+from pydantic import Field
+
+from graphrun.runtime import Emit, Input, Node, NodeParams, Output, Source, register
+from graphrun.runtime.types import ANY, MASK, PROB_MAP, SCALAR
+
+
+@register("test_count")
+class Count(Source):
+    """Emit 0.0, 1.0, ... n-1 at a nominal fps."""
+    out = Output(SCALAR)
+
+    class Params(NodeParams):
+        n: int = Field(10, ge=0)
+        fps: float = 30.0
+        fail_at: int = -1
+
+    def generate(self, ctx):
+        for i in range(self.params.n):
+            if i == self.params.fail_at:
+                raise RuntimeError("source broke")
+            yield Emit({"out": float(i)}, pts=i / self.params.fps)
+
+    def fps(self):
+        return self.params.fps
+
+    def length(self):
+        return self.params.n
+
+
+@register("test_add")
+class Add(Node):
+    """out = a + b + prev (missing inputs count as 0)."""
+    a = Input(SCALAR)
+    b = Input(SCALAR, optional=True)
+    prev = Input(SCALAR, optional=True)
+    out = Output(SCALAR)
+
+    def process(self, ctx, a, b, prev):
+        return {"out": a + (b or 0.0) + (prev or 0.0)}
+
+
+@register("test_slow")
+class Slow(Node):
+    """Pass through after a fixed delay (a stand-in for a slow model); optionally fail at a frame."""
+    x = Input(ANY)
+    out = Output(ANY)
+    stateless = True
+
+    class Params(NodeParams):
+        delay: float = 0.0
+        fail_at: int = -1
+        jitter_by_index: bool = False
+
+    def process(self, ctx, x):
+        if ctx.index == self.params.fail_at:
+            raise ValueError("boom")
+        d = self.params.delay * ((ctx.index % 3) if self.params.jitter_by_index else 1)
+        if d:
+            time.sleep(d)
+        return {"out": x}
+
+
+@register("test_odd_only")
+class OddOnly(Node):
+    """Emit only on odd indices (None otherwise)."""
+    x = Input(ANY)
+    out = Output(ANY)
+
+    def process(self, ctx, x):
+        return {"out": x} if ctx.index % 2 else None
+
+
+@register("test_collect")
+class Collect(Node):
+    """Record (index, value, skipped) of every call into a class-level list keyed by the node name."""
+    x = Input(ANY)
+    y = Input(ANY, optional=True)
+    seen: dict = {}
+
+    def setup(self, ctx):
+        Collect.seen[ctx.name] = []
+
+    def process(self, ctx, x, y):
+        Collect.seen[ctx.name].append((ctx.index, x, y, ctx.skipped))
+
+
+@register("test_prob")
+class Prob(Node):
+    """Emit a prob map (for type checks)."""
+    x = Input(ANY)
+    prob = Output(PROB_MAP)
+
+    def process(self, ctx, x):
+        return None
+
+
+@register("test_mask_sink")
+class MaskSink(Node):
+    """Accept a binary mask (for type checks)."""
+    mask = Input(MASK)
+
+    def process(self, ctx, mask):
+        return None

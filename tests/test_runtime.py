@@ -1,0 +1,204 @@
+"""The graph runtime: build-time checks, scheduling, back edges, modes, errors."""
+import threading
+
+import pytest
+
+import runtime_nodes  # noqa: F401 - registers the test_* nodes
+from runtime_nodes import Collect
+from graphrun.runtime import GraphError, NodeError, register, Node, Input, Output
+from graphrun.runtime.run import run_graph, load_graph
+from graphrun.runtime.types import SCALAR, ANY
+
+
+def chain(n=20, **extra):
+    g = {"nodes": {"src": {"kind": "test_count", "params": {"n": n}}, "sink": "test_collect"},
+         "edges": ["src.out -> sink.x"]}
+    g.update(extra)
+    return g
+
+
+def graphrun_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("graphrun:")]
+
+
+def test_every_frame_reaches_the_sink_in_order_offline():
+    stats = run_graph(chain(50)).stats
+    assert [i for i, *_ in Collect.seen["sink"]] == list(range(50))
+    assert stats["frames"] == 50 and stats["drops"] == 0
+
+
+def test_type_mismatch_names_both_ports_and_types():
+    g = {"nodes": {"src": "test_count", "p": "test_prob", "m": "test_mask_sink"},
+         "edges": ["src.out -> p.x", "p.prob -> m.mask"]}
+    with pytest.raises(GraphError) as e:
+        load_graph(g)
+    msg = str(e.value)
+    assert "p.prob" in msg and "m.mask" in msg and "prob_map" in msg and "mask" in msg
+
+
+def test_cycle_without_back_edge_is_rejected():
+    g = {"nodes": {"src": "test_count", "add": "test_add", "sink": "test_collect"},
+         "edges": ["src.out -> add.a", "add.out -> add.prev", "add.out -> sink.x"]}
+    with pytest.raises(GraphError, match="cycle.*back: true"):
+        load_graph(g)
+
+
+def test_back_edge_delivers_previous_frames_output():
+    g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 6}}, "add": "test_add", "sink": "test_collect"},
+         "edges": ["src.out -> add.a", {"from": "add.out", "to": "add.prev", "back": True}, "add.out -> sink.x"]}
+    run_graph(g)
+    # out_t = t + out_{t-1}: running sums
+    assert [v for _, v, *_ in Collect.seen["sink"]] == [0.0, 1.0, 3.0, 6.0, 10.0, 15.0]
+
+
+def test_back_edge_into_required_input_is_rejected():
+    g = {"nodes": {"src": "test_count", "add": "test_add", "sink": "test_collect"},
+         "edges": ["src.out -> add.b", {"from": "add.out", "to": "add.a", "back": True}, "add.out -> sink.x"]}
+    with pytest.raises(GraphError, match="optional"):
+        load_graph(g)
+
+
+def test_unconnected_required_input_is_rejected():
+    g = {"nodes": {"src": "test_count", "add": "test_add", "sink": "test_collect"},
+         "edges": ["src.out -> add.b", "add.out -> sink.x"]}
+    with pytest.raises(GraphError, match=r"required input 'add.a'"):
+        load_graph(g)
+
+
+def test_unknown_kind_and_parameter_suggest_the_closest_name():
+    with pytest.raises(GraphError, match="did you mean 'test_count'"):
+        load_graph({"nodes": {"src": "test_cuont"}, "edges": []})
+    with pytest.raises(GraphError, match="unknown parameter 'fsp'.*did you mean 'fps'"):
+        load_graph({"nodes": {"src": {"kind": "test_count", "params": {"fsp": 3}}}, "edges": []})
+
+
+def test_parameter_out_of_range_names_node_and_parameter():
+    with pytest.raises(GraphError, match=r"node 'src'.*parameter 'n'"):
+        load_graph({"nodes": {"src": {"kind": "test_count", "params": {"n": -1}}}, "edges": []})
+
+
+def test_unknown_port_lists_the_node_ports():
+    with pytest.raises(GraphError, match="has no output 'outt'.*did you mean 'out'"):
+        load_graph({"nodes": {"src": "test_count", "sink": "test_collect"}, "edges": ["src.outt -> sink.x"]})
+
+
+def test_registering_a_kind_twice_is_an_error():
+    with pytest.raises(GraphError, match="registered twice"):
+        @register("test_count")
+        class Other(Node):
+            """Another."""
+            x = Input(ANY)
+
+
+def test_function_form_turns_annotated_arguments_into_ports_and_defaults_into_params():
+    @register("test_scale_fn")
+    def scale(x: SCALAR, factor: float = 2.0) -> SCALAR:
+        """Multiply by a factor."""
+        return x * factor
+
+    g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 3}},
+                   "s": {"kind": "test_scale_fn", "params": {"factor": 10}}, "sink": "test_collect"},
+         "edges": ["src.out -> s.x", "s.out -> sink.x"]}
+    run_graph(g)
+    assert [v for _, v, *_ in Collect.seen["sink"]] == [0.0, 10.0, 20.0]
+
+
+def test_overrides_set_node_parameters():
+    run_graph(chain(5), overrides=["src.n=3"])
+    assert len(Collect.seen["sink"]) == 3
+    with pytest.raises(GraphError, match="no node 'scr'.*did you mean 'src'"):
+        run_graph(chain(5), overrides=["scr.n=3"])
+
+
+def test_workers_run_a_stateless_node_in_parallel_and_keep_frame_order():
+    g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 30}},
+                   "slow": {"kind": "test_slow", "workers": 3, "params": {"delay": 0.004, "jitter_by_index": True}},
+                   "sink": "test_collect"},
+         "edges": ["src.out -> slow.x", "slow.out -> sink.x"]}
+    run_graph(g)
+    assert [v for _, v, *_ in Collect.seen["sink"]] == [float(i) for i in range(30)]
+
+
+def test_workers_on_a_stateful_node_are_rejected():
+    g = {"nodes": {"src": "test_count", "add": {"kind": "test_add", "workers": 2}, "sink": "test_collect"},
+         "edges": ["src.out -> add.a", "add.out -> sink.x"]}
+    with pytest.raises(GraphError, match="keeps state"):
+        load_graph(g)
+
+
+def test_empty_outputs_keep_a_join_aligned_by_index():
+    g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 8}}, "odd": "test_odd_only", "sink": "test_collect"},
+         "edges": ["src.out -> odd.x", "src.out -> sink.y", "odd.out -> sink.x"]}
+    run_graph(g)
+    got = Collect.seen["sink"]
+    assert [(i, x, y) for i, x, y, _ in got] == [(i, float(i), float(i)) for i in range(1, 8, 2)]
+
+
+def test_realtime_drops_frames_under_a_slow_node_and_offline_drops_none():
+    def g():
+        return {"nodes": {"src": {"kind": "test_count", "params": {"n": 40, "fps": 100}},
+                          "slow": {"kind": "test_slow", "params": {"delay": 0.02}}, "sink": "test_collect"},
+                "edges": ["src.out -> slow.x", "slow.out -> sink.x"]}
+    offline = run_graph(g(), mode="offline").stats
+    assert offline["frames"] == 40 and offline["drops"] == 0
+    realtime = run_graph(g(), mode="realtime").stats
+    seen = Collect.seen["sink"]
+    assert realtime["drops"] > 0
+    assert realtime["frames"] + realtime["drops"] == 40
+    assert len(seen) == realtime["frames"]
+    # stateful nodes are told how many frames were skipped before each one they see
+    assert sum(s for *_, s in seen) == seen[-1][0] - seen[0][0] + 1 - len(seen)
+
+
+def test_leaky_queue_drop_newest_counts_drops_at_the_consumer():
+    g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 50}},
+                   "slow": {"kind": "test_slow", "params": {"delay": 0.002}}, "sink": "test_collect"},
+         "edges": [{"from": "src.out", "to": "slow.x", "capacity": 1, "policy": "drop_newest"}, "slow.out -> sink.x"]}
+    stats = run_graph(g).stats
+    assert stats["nodes"]["slow"]["drops"] > 0
+    assert stats["frames"] + stats["drops"] == 50
+
+
+def test_a_node_raising_mid_stream_stops_the_run_with_node_and_frame_and_no_thread_left():
+    g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 1000}},
+                   "slow": {"kind": "test_slow", "params": {"fail_at": 7}}, "sink": "test_collect"},
+         "edges": ["src.out -> slow.x", "slow.out -> sink.x"]}
+    with pytest.raises(NodeError, match=r"node 'slow' failed at frame 7: ValueError: boom"):
+        run_graph(g)
+    assert graphrun_threads() == []
+
+
+def test_on_error_skip_counts_the_error_and_goes_on():
+    g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 10}},
+                   "slow": {"kind": "test_slow", "on_error": "skip", "params": {"fail_at": 3}}, "sink": "test_collect"},
+         "edges": ["src.out -> slow.x", "slow.out -> sink.x"]}
+    stats = run_graph(g).stats
+    assert stats["nodes"]["slow"]["errors"] == 1
+    assert [i for i, *_ in Collect.seen["sink"]] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+
+
+def test_a_failing_source_reports_its_frame():
+    with pytest.raises(NodeError, match="node 'src' failed at frame 4"):
+        run_graph(chain(10, nodes={"src": {"kind": "test_count", "params": {"n": 10, "fail_at": 5}},
+                                   "sink": "test_collect"}))
+    assert graphrun_threads() == []
+
+
+def test_stats_and_trace_files_are_written(tmp_path):
+    import json
+    run_graph(chain(5), trace=str(tmp_path / "t.json"), stats=str(tmp_path / "s.json"))
+    trace = json.loads((tmp_path / "t.json").read_text())
+    names = {e["name"] for e in trace["traceEvents"] if e.get("ph") == "X"}
+    assert names == {"src", "sink"}
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["frames"] == 5 and set(stats["nodes"]) == {"src", "sink"}
+    assert stats["latency"]["p50_ms"] is not None
+
+
+def test_failed_run_marks_its_output_directory(tmp_path):
+    g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 10}},
+                   "slow": {"kind": "test_slow", "params": {"fail_at": 2}}, "sink": "test_collect"},
+         "edges": ["src.out -> slow.x", "slow.out -> sink.x"]}
+    with pytest.raises(NodeError):
+        run_graph(g, out_dir=tmp_path / "run")
+    assert "failed at frame 2" in (tmp_path / "run" / "FAILED.txt").read_text()

@@ -1,0 +1,174 @@
+"""The YAML graph file, plugins and the graphrun command line."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import runtime_nodes  # noqa: F401
+from graphrun.runtime import GraphError
+from graphrun.runtime import registry
+from graphrun.runtime.cli import main
+from graphrun.runtime.run import load_graph, run_graph
+
+TESTS = Path(__file__).resolve().parent
+
+
+def write(tmp_path, text, name="g.yaml"):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+GRAPH = """\
+name: small
+plugins: [runtime_nodes]
+nodes:
+  src: {kind: test_count, params: {n: 4}}
+  sink: {kind: test_collect}
+edges:
+  - src.out -> sink.x
+"""
+
+
+def test_yaml_errors_say_file_and_line(tmp_path):
+    p = write(tmp_path, """\
+    nodes:
+      src: {kind: test_count}
+      sink:
+        kind: test_collect
+        workerz: 2
+    edges: []
+    """)
+    with pytest.raises(GraphError, match=r"g\.yaml:5: node 'sink': unknown key 'workerz' \(did you mean 'workers'\?\)"):
+        load_graph(p)
+
+
+def test_duplicate_node_names_are_rejected(tmp_path):
+    p = write(tmp_path, "nodes:\n  a: {kind: test_count}\n  a: {kind: test_collect}\nedges: []\n")
+    with pytest.raises(GraphError, match="g.yaml:3: duplicate key 'a'"):
+        load_graph(p)
+
+
+def test_yaml_is_never_evaluated_as_code(tmp_path):
+    p = write(tmp_path, "nodes: !!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(GraphError, match="not valid YAML"):
+        load_graph(p)
+
+
+def test_plugin_loaded_from_a_py_file_named_in_yaml(tmp_path):
+    (tmp_path / "my_nodes.py").write_text(textwrap.dedent('''
+        from graphrun.runtime import Node, Input, Output, register
+        from graphrun.runtime.types import SCALAR
+
+        @register("test_plugin_negate")
+        class Negate(Node):
+            """Negate a number."""
+            x = Input(SCALAR)
+            out = Output(SCALAR)
+
+            def process(self, ctx, x):
+                return {"out": -x}
+    '''))
+    p = write(tmp_path, """\
+    plugins: [runtime_nodes, ./my_nodes.py]
+    nodes:
+      src: {kind: test_count, params: {n: 3}}
+      neg: test_plugin_negate
+      sink: test_collect
+    edges:
+      - src.out -> neg.x
+      - neg.out -> sink.x
+    """)
+    run_graph(p)
+    assert [v for _, v, *_ in runtime_nodes.Collect.seen["sink"]] == [-0.0, -1.0, -2.0]
+
+
+def test_missing_plugin_file_is_a_clear_error(tmp_path):
+    p = write(tmp_path, "plugins: [./nope.py]\nnodes: {src: test_count}\nedges: []\n")
+    with pytest.raises(GraphError, match="plugin file not found.*nope.py"):
+        load_graph(p)
+
+
+def test_entry_point_plugins_register_their_nodes(monkeypatch):
+    class FakeEP:
+        name = "test_from_entry_point"
+
+        def load(self):
+            from runtime_nodes import Add
+            return type("EPAdd", (Add,), {"__doc__": "Entry point node."})
+
+    monkeypatch.setattr(registry, "_ENTRY_POINTS_LOADED", False)
+    import importlib.metadata as md
+    monkeypatch.setattr(md, "entry_points", lambda group=None: [FakeEP()] if group == registry.ENTRY_POINT_GROUP else [])
+    assert registry.get("test_from_entry_point").describe() == "Entry point node."
+
+
+def test_cli_validate_list_inspect_and_dot(tmp_path, capsys):
+    p = write(tmp_path, GRAPH)
+    assert main(["validate", str(p)]) == 0
+    assert "ok" in capsys.readouterr().out
+    assert main(["list"]) == 0
+    assert "test_count" in capsys.readouterr().out
+    assert main(["inspect", "test_count"]) == 0
+    out = capsys.readouterr().out
+    assert "out" in out and "scalar" in out and "fail_at" in out and "default 10" in out
+    assert main(["dot", str(p)]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith('digraph "small"') and '"src" -> "sink"' in dot and "scalar" in dot
+
+
+def test_cli_run_prints_summary_and_writes_stats(tmp_path, capsys):
+    p = write(tmp_path, GRAPH)
+    code = main([str(p), "--set", "src.n=3", "--out", str(tmp_path / "out"), "--stats", str(tmp_path / "s.json"), "-q"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "3 frames" in out and "sink" in out
+    assert (tmp_path / "s.json").exists()
+
+
+def test_cli_user_error_is_one_line_and_nonzero(tmp_path, capsys):
+    p = write(tmp_path, GRAPH.replace("test_collect", "test_colect"))
+    assert main([str(p), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "did you mean 'test_collect'" in err[0] and "Traceback" not in err[0]
+    assert main(["nope.yaml"]) == 2
+    assert "graph file not found: nope.yaml" in capsys.readouterr().err
+
+
+def test_cli_node_failure_exits_nonzero_with_node_and_frame(tmp_path, capsys):
+    p = write(tmp_path, """\
+    plugins: [runtime_nodes]
+    nodes:
+      src: {kind: test_count, params: {n: 50}}
+      slow: {kind: test_slow, params: {fail_at: 5}}
+      sink: test_collect
+    edges: [src.out -> slow.x, slow.out -> sink.x]
+    """)
+    assert main([str(p), "-q", "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "node 'slow' failed at frame 5: ValueError: boom" in err and "Traceback" not in err
+
+
+def test_sigint_drains_the_graph_and_prints_the_summary(tmp_path):
+    p = write(tmp_path, """\
+    plugins: [runtime_nodes]
+    nodes:
+      src: {kind: test_count, params: {n: 100000, fps: 200}}
+      slow: {kind: test_slow, params: {delay: 0.002}}
+      sink: test_collect
+    edges: [src.out -> slow.x, slow.out -> sink.x]
+    """)
+    env = dict(os.environ, PYTHONPATH=str(TESTS) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "graphrun.runtime.cli", str(p), "-q", "--mode", "realtime",
+                             "--out", str(tmp_path / "o")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "realtime:" in out and "frames" in out
