@@ -84,6 +84,10 @@ def resolve_device(requested: str) -> str:
 
 
 def build(spec: GraphSpec) -> Graph:
+    disabled = {n for n, ns in spec.nodes.items() if not ns.enabled}
+    if disabled:
+        spec.nodes = {n: ns for n, ns in spec.nodes.items() if n not in disabled}
+        spec.edges = [e for e in spec.edges if e.src not in disabled and e.dst not in disabled]
     for ref in spec.plugins:
         registry.load_plugin(ref, spec.base_dir)
     graph_device = resolve_device(spec.device)

@@ -90,6 +90,8 @@ class Context:
         skipped: frames dropped upstream since this node's previous call (realtime), so stateful
             nodes can compensate.
         graph: graph-level settings (name, mode, device) as a dict.
+        log: prints a line without breaking the progress bar.
+        results: the run's published results, shared by all nodes (see ``publish``).
     """
 
     name: str
@@ -101,6 +103,12 @@ class Context:
     skipped: int = 0
     graph: dict = field(default_factory=dict)
     log: Callable[[str], None] = print
+    results: dict = field(default_factory=dict)
+
+    def publish(self, key: str, value: Any) -> None:
+        """Make a result of the run public (in the run's stats under ``results``; ``graphrun tune``
+        maximizes ``results["objective"]`` unless told another key)."""
+        self.results[key] = value
 
 
 class Node:

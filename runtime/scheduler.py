@@ -144,7 +144,8 @@ class NodeRunner:
         self.placement = Placement(self.built.device)
         self.instances = [self.built.make() for _ in range(self.workers)]
         self.contexts = [Context(name=name, device=self.placement.device, mode=sched.mode, out_dir=sched.out_dir,
-                                 graph=sched.graph_info, log=sched.log) for _ in range(self.workers)]
+                                 graph=sched.graph_info, log=sched.log, results=sched.results)
+                         for _ in range(self.workers)]
         self.outputs = self.built.cls.outputs
         self.out_edges = dict(self.built.out_edges)
         self.inbox: Optional[Inbox] = None
@@ -340,6 +341,7 @@ class Scheduler:
         self.draining = threading.Event()    # soft stop: sources end, the graph drains
         self.errors: list[NodeError] = []
         self.source_drops = 0
+        self.results: dict = {}
         self.terminals = set(graph.terminals())
         self.loop_edges = graph.loop_edges()
         self.graph_info = {"name": graph.spec.name, "mode": self.mode, "device": graph.spec.device}
@@ -447,7 +449,7 @@ class Scheduler:
         return {"graph": self.graph.spec.name, "mode": self.mode, "frames": tr.completed,
                 "seconds": round(seconds, 4), "fps": round(tr.completed / seconds, 3) if seconds > 0 else 0.0,
                 "latency": tr.summary(), "drops": drops, "source_drops": self.source_drops,
-                "interrupted": self.draining.is_set(), "nodes": nodes}
+                "interrupted": self.draining.is_set(), "nodes": nodes, "results": self.results}
 
     def _install_signals(self):
         if threading.current_thread() is not threading.main_thread():

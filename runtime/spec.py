@@ -31,7 +31,7 @@ MODES = ("offline", "realtime")
 POLICIES = ("block", "drop_oldest", "drop_newest")
 ON_ERROR = ("stop", "skip")
 GRAPH_KEYS = ("name", "mode", "device", "plugins", "nodes", "edges", "realtime", "queue", "description")
-NODE_KEYS = ("kind", "params", "device", "workers", "on_error")
+NODE_KEYS = ("kind", "params", "device", "workers", "on_error", "enabled")
 EDGE_KEYS = ("from", "to", "back", "capacity", "policy")
 REALTIME_KEYS = ("max_in_flight", "deadline_ms", "speed")
 
@@ -44,6 +44,7 @@ class NodeSpec:
     device: Optional[str] = None
     workers: int = 1
     on_error: str = "stop"
+    enabled: bool = True
     where: str = ""
 
 
@@ -178,6 +179,7 @@ def from_dict(data: Any, path: Optional[Path] = None) -> GraphSpec:
             device=None if body.get("device") is None else str(body["device"]),
             workers=_positive_int(body.get("workers", 1), f"{where(body, 'workers')}: node '{name}': workers"),
             on_error=_choice(body.get("on_error", "stop"), ON_ERROR, f"{where(body, 'on_error')}: node '{name}': on_error"),
+            enabled=_bool(body.get("enabled", True), f"{where(body, 'enabled')}: node '{name}': enabled"),
             where=w)
 
     edges = data.get("edges") or []
@@ -224,6 +226,12 @@ def _choice(value: Any, choices, what: str) -> str:
     return value
 
 
+def _bool(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise GraphError(f"{what} must be true or false, not {value!r}")
+    return value
+
+
 def _positive_int(value: Any, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise GraphError(f"{what} must be a positive integer, not {value!r}")
@@ -233,7 +241,8 @@ def _positive_int(value: Any, what: str) -> int:
 def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
     """Apply ``node.param=value`` overrides (value parsed as YAML: 0.7, true, [1,2], text).
 
-    ``node.kind``, ``node.device``, ``node.workers`` and ``node.on_error`` set the node's own fields.
+    ``node.kind``, ``node.device``, ``node.workers``, ``node.on_error`` and ``node.enabled`` set the
+    node's own fields (``--set report.enabled=false`` removes a node and its edges).
     """
     for text in overrides or []:
         if "=" not in text or "." not in text.split("=", 1)[0]:
@@ -253,6 +262,8 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
             ns.device = str(value)
         elif param == "workers":
             ns.workers = _positive_int(value, f"--set {key}")
+        elif param == "enabled":
+            ns.enabled = _bool(value, f"--set {key}")
         elif param == "on_error":
             ns.on_error = _choice(value, ON_ERROR, f"--set {key}")
         else:
