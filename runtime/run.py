@@ -67,7 +67,11 @@ def run_graph(source, overrides: Optional[list] = None, mode: Optional[str] = No
         activities = [torch.profiler.ProfilerActivity.CPU]
         if torch.cuda.is_available():
             activities.append(torch.profiler.ProfilerActivity.CUDA)
-        prof = torch.profiler.profile(activities=activities)
+        try:  # worker threads' ranges are recorded only with profile_all_threads (torch >= 2.6)
+            config = torch._C._profiler._ExperimentalConfig(profile_all_threads=True)
+            prof = torch.profiler.profile(activities=activities, experimental_config=config)
+        except (TypeError, AttributeError):
+            prof = torch.profiler.profile(activities=activities)
         prof.__enter__()
     try:
         result = sched.run()

@@ -54,6 +54,8 @@ class Inbox:
         self.back = {p: None for p in back_ports}
         self.last_index: Optional[int] = None
         self.seq = 0
+        ms = runner.sched.rt.get("deadline_ms") if runner.sched.mode == "realtime" else None
+        self.deadline = ms / 1e3 if ms else None   # realtime: drop a frame older than this on arrival
 
     def put(self, port: str, pkt) -> None:
         stop = self.runner.sched.stop
@@ -119,6 +121,11 @@ class Inbox:
                         self.has_data.wait(_WAIT)      # the loop has not closed on the previous frame yet
                         continue
                     pkts = {p: q.popleft() for p, q in qs.items()}
+                    if self.deadline and time.perf_counter() - heads[0].t0 > self.deadline:
+                        self.runner.stats.drops += 1       # too late to be useful: drop here
+                        self.runner.sched.tracker.drop(top)
+                        self.has_space.notify_all()
+                        continue
                     back = {p: (None if self.last_index is None or b is None else b) for p, b in self.back.items()}
                     skipped = 0 if self.last_index is None else max(0, top - self.last_index - 1)
                     self.last_index = top

@@ -202,3 +202,13 @@ def test_failed_run_marks_its_output_directory(tmp_path):
     with pytest.raises(NodeError):
         run_graph(g, out_dir=tmp_path / "run")
     assert "failed at frame 2" in (tmp_path / "run" / "FAILED.txt").read_text()
+
+
+def test_realtime_deadline_drops_frames_that_arrive_too_late():
+    g = {"realtime": {"max_in_flight": 4, "deadline_ms": 15},
+         "nodes": {"src": {"kind": "test_count", "params": {"n": 30, "fps": 200}},
+                   "slow": {"kind": "test_slow", "params": {"delay": 0.02}}, "sink": "test_collect"},
+         "edges": ["src.out -> slow.x", "slow.out -> sink.x"]}
+    stats = run_graph(g, mode="realtime").stats
+    assert stats["nodes"]["sink"]["drops"] > 0
+    assert stats["frames"] + stats["drops"] == 30
