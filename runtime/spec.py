@@ -242,9 +242,13 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
     """Apply ``node.param=value`` overrides (value parsed as YAML: 0.7, true, [1,2], text).
 
     ``node.kind``, ``node.device``, ``node.workers``, ``node.on_error`` and ``node.enabled`` set the
-    node's own fields (``--set report.enabled=false`` removes a node and its edges).
+    node's own fields (``--set report.enabled=false`` removes a node and its edges). A node whose
+    kind is changed starts from that kind's defaults: ``--set source.kind=video_file source.path=a.mp4``.
     """
-    for text in overrides or []:
+    overrides = list(overrides or [])
+    # a new kind starts from its own defaults: apply kind changes first, dropping the file's params
+    kinds = [o for o in overrides if "=" in o and o.split("=", 1)[0].endswith(".kind")]
+    for text in kinds + [o for o in overrides if o not in kinds]:
         if "=" not in text or "." not in text.split("=", 1)[0]:
             raise GraphError(f"--set '{text}' must look like node.param=value")
         key, raw = text.split("=", 1)
@@ -257,7 +261,8 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
             value = raw
         ns = spec.nodes[node]
         if param == "kind":
-            ns.kind = str(value)
+            if str(value) != ns.kind:
+                ns.kind, ns.params = str(value), {}
         elif param == "device":
             ns.device = str(value)
         elif param == "workers":

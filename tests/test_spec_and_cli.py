@@ -172,3 +172,15 @@ def test_sigint_drains_the_graph_and_prints_the_summary(tmp_path):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "realtime:" in out and "frames" in out
+
+
+def test_changing_a_nodes_kind_starts_from_the_new_kinds_defaults(tmp_path):
+    p = write(tmp_path, GRAPH.replace("{kind: test_count, params: {n: 4}}", "{kind: test_count, params: {n: 4, fps: 5}}"))
+    g = load_graph(p, overrides=["src.n=2", "src.kind=test_count"])
+    assert g.nodes["src"].params.n == 2 and g.nodes["src"].params.fps == 5
+    with pytest.raises(GraphError, match="unknown parameter 'n'"):
+        load_graph(p, overrides=["src.n=2", "src.kind=test_collect"])
+    from graphrun.runtime import spec as spec_mod
+    s = spec_mod.load(p)
+    spec_mod.apply_overrides(s, ["src.delay=0.5", "src.kind=test_slow"])
+    assert s.nodes["src"].kind == "test_slow" and s.nodes["src"].params == {"delay": 0.5}
