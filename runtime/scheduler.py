@@ -257,6 +257,8 @@ class NodeRunner:
     def run_worker(self, worker: int) -> None:
         sched, node, ctx = self.sched, self.instances[worker], self.contexts[worker]
         inputs = self.built.cls.inputs
+        plain = not sched.uses_cuda and sched.profile is None   # fast path: nothing to hand over
+        trace = sched.trace is not None
         index = -1
         try:
             with self.placement.scope():
@@ -268,14 +270,16 @@ class NodeRunner:
                 seq, pkts, back, skipped = got
                 first = next(iter(pkts.values()))
                 index, pts, t0 = first.index, first.pts, first.t0
-                values, missing = {}, False
-                for port, pkt in list(pkts.items()) + list(back.items()):
-                    if pkt is None or pkt.value is NOTHING:
-                        if not inputs[port].optional:
-                            missing = True
-                        values[port] = None
+                args = dict.fromkeys(inputs)            # unconnected optional inputs stay None
+                missing = False
+                for port, pkt in pkts.items():
+                    if pkt.value is NOTHING:
+                        missing = missing or not inputs[port].optional
                     else:
-                        values[port] = pkt
+                        args[port] = pkt
+                for port, pkt in back.items():
+                    if pkt is not None and pkt.value is not NOTHING:
+                        args[port] = pkt
                 outputs, event = None, None
                 if missing:
                     self.stats.empty += 1
@@ -283,13 +287,18 @@ class NodeRunner:
                     ctx.index, ctx.pts, ctx.skipped = index, pts, skipped
                     t = time.perf_counter()
                     try:
-                        with self.placement.scope(), sched.profile_range(self.name):
-                            args = {p: (None if v is None else self.placement.receive(v.value, v.event))
-                                    for p, v in values.items()}
-                            for port in inputs:
-                                args.setdefault(port, None)
+                        if plain:
+                            for port, pkt in args.items():
+                                if pkt is not None:
+                                    args[port] = pkt.value
                             outputs = node.process(ctx, **args)
-                            event = self.placement.mark()
+                        else:
+                            with self.placement.scope(), sched.profile_range(self.name):
+                                for port, pkt in args.items():
+                                    if pkt is not None:
+                                        args[port] = self.placement.receive(pkt.value, pkt.event)
+                                outputs = node.process(ctx, **args)
+                                event = self.placement.mark()
                     except Exception as exc:
                         if self.on_error != "skip" or isinstance(exc, UserInputError):
                             raise
@@ -298,10 +307,15 @@ class NodeRunner:
                                   f"{type(exc).__name__}: {exc}")
                         outputs = None
                     end = time.perf_counter()
-                    with self.stats.lock if self.workers > 1 else nullcontext():
+                    if self.workers > 1:
+                        with self.stats.lock:
+                            self.stats.durations.append(end - t)
+                            self.stats.packets += 1
+                    else:
                         self.stats.durations.append(end - t)
                         self.stats.packets += 1
-                    sched.trace_event(self.name if self.workers == 1 else f"{self.name}#{worker}", t, end, index)
+                    if trace:
+                        sched.trace_event(self.name if self.workers == 1 else f"{self.name}#{worker}", t, end, index)
                 self._emit_in_order(seq, outputs, index, pts, t0, event)
                 if self.terminal:
                     sched.tracker.terminal_done(index)
@@ -362,6 +376,7 @@ class Scheduler:
             if getattr(b.cls, "live", False) and self.mode != "realtime":
                 raise GraphError(f"{b.spec.where}: source '{name}' ({b.spec.kind}) is live and only runs in realtime "
                                  f"mode (--mode realtime)")
+        self.uses_cuda = any(b.device.startswith("cuda") for b in graph.nodes.values())
         self.runners = {}
         for name in graph.nodes:
             self.runners[name] = NodeRunner(self, name)
