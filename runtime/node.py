@@ -155,6 +155,10 @@ class Node:
         """Handle one aligned set of input packets; return {output_name: value} or None."""
         raise NotImplementedError(f"{type(self).__name__}.process")
 
+    # Optional: ``def flush(self, ctx) -> dict | None`` is called on the worker thread at end of
+    # stream, before the end is passed on; what it returns is emitted as one more packet
+    # (numbered after the last frame), e.g. a partial batch.
+
     def finish(self, ctx: Context) -> None:
         """Called once at a clean end of stream: sinks write their final files here."""
 

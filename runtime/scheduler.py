@@ -211,6 +211,8 @@ class NodeRunner:
         try:
             with self.placement.scope():
                 node.setup(ctx)
+                if not sched.wait_ready():      # every node set up before the first frame
+                    return
                 fps = node.fps() or 0.0
                 gen = node.generate(ctx)
                 realtime = sched.mode == "realtime"
@@ -263,9 +265,12 @@ class NodeRunner:
         try:
             with self.placement.scope():
                 node.setup(ctx)
+            sched.worker_ready()
             while True:
                 got = self.inbox.take()
                 if got is None:
+                    if worker == 0:
+                        self._flush(node, ctx)
                     break
                 seq, pkts, back, skipped = got
                 first = next(iter(pkts.values()))
@@ -329,6 +334,19 @@ class NodeRunner:
             if last:
                 self.send_end()
 
+    def _flush(self, node, ctx) -> None:
+        """End of stream: a node may emit what it still holds (e.g. a partial batch) as one more
+        packet, numbered after the last frame it saw. Branches joined later cannot align with it."""
+        flush = getattr(node, "flush", None)
+        if flush is None or self.sched.stop.is_set():
+            return
+        last = self.inbox.last_index
+        with self.placement.scope():
+            outputs = flush(ctx)
+            event = self.placement.mark() if outputs else None
+        if outputs:
+            self.emit(outputs, (last if last is not None else -1) + 1, ctx.pts, time.perf_counter(), event)
+
     def _emit_in_order(self, seq, outputs, index, pts, t0, event) -> None:
         if self.workers == 1:
             self.emit(outputs, index, pts, t0, event)
@@ -376,6 +394,11 @@ class Scheduler:
             if getattr(b.cls, "live", False) and self.mode != "realtime":
                 raise GraphError(f"{b.spec.where}: source '{name}' ({b.spec.kind}) is live and only runs in realtime "
                                  f"mode (--mode realtime)")
+        self.pending_setups = sum(b.spec.workers for b in graph.nodes.values() if not b.is_source)
+        self.ready = threading.Event()
+        if self.pending_setups == 0:
+            self.ready.set()
+        self._ready_lock = threading.Lock()
         self.uses_cuda = any(b.device.startswith("cuda") for b in graph.nodes.values())
         self.runners = {}
         for name in graph.nodes:
@@ -399,6 +422,19 @@ class Scheduler:
             return nullcontext()
         import torch
         return torch.profiler.record_function(name)
+
+    def worker_ready(self) -> None:
+        with self._ready_lock:
+            self.pending_setups -= 1
+            if self.pending_setups == 0:
+                self.ready.set()
+
+    def wait_ready(self) -> bool:
+        """Block a source until every node has finished ``setup`` (False if the run stopped)."""
+        while not self.ready.wait(_WAIT):
+            if self.stop.is_set():
+                return False
+        return not self.stop.is_set()
 
     def fail(self, node: str, index: int, exc: BaseException) -> None:
         err = exc if isinstance(exc, NodeError) else NodeError(node, index, exc)

@@ -4,7 +4,7 @@ import threading
 import pytest
 
 import runtime_nodes  # noqa: F401 - registers the test_* nodes
-from runtime_nodes import Collect
+from runtime_nodes import Collect, Count
 from graphrun.runtime import GraphError, NodeError, register, Node, Input, Output
 from graphrun.runtime.run import run_graph, load_graph
 from graphrun.runtime.types import SCALAR, ANY
@@ -212,3 +212,63 @@ def test_realtime_deadline_drops_frames_that_arrive_too_late():
     stats = run_graph(g, mode="realtime").stats
     assert stats["nodes"]["sink"]["drops"] > 0
     assert stats["frames"] + stats["drops"] == 30
+
+
+@register("test_pairs")
+class Pairs(Node):
+    """Emit the sum of each pair of frames; flush emits a lone last frame."""
+    x = Input(SCALAR)
+    out = Output(SCALAR)
+
+    def setup(self, ctx):
+        self.held = None
+
+    def process(self, ctx, x):
+        if self.held is None:
+            self.held = x
+            return None
+        out, self.held = self.held + x, None
+        return {"out": out}
+
+    def flush(self, ctx):
+        return None if self.held is None else {"out": self.held}
+
+
+@register("test_slow_setup")
+class SlowSetup(Node):
+    """Takes a while to set up (a model loading); records when it is done."""
+    x = Input(ANY)
+    out = Output(ANY)
+    done = False
+
+    def setup(self, ctx):
+        import time
+        SlowSetup.done = False
+        time.sleep(0.3)
+        SlowSetup.done = True
+
+    def process(self, ctx, x):
+        return {"out": x}
+
+
+@register("test_ready_probe")
+class ReadyProbe(Count):
+    """Emit whether the slow node had finished its setup when each frame was generated."""
+
+    def generate(self, ctx):
+        for _ in range(self.params.n):
+            yield {"out": float(SlowSetup.done)}
+
+
+def test_flush_emits_what_a_node_still_holds_at_end_of_stream():
+    g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 5}}, "pairs": "test_pairs", "sink": "test_collect"},
+         "edges": ["src.out -> pairs.x", "pairs.out -> sink.x"]}
+    run_graph(g)
+    assert [(i, v) for i, v, *_ in Collect.seen["sink"]] == [(1, 1.0), (3, 5.0), (5, 4.0)]
+
+
+def test_sources_start_only_after_every_node_is_set_up():
+    g = {"nodes": {"src": {"kind": "test_ready_probe", "params": {"n": 3}}, "s": "test_slow_setup",
+                   "sink": "test_collect"}, "edges": ["src.out -> s.x", "s.out -> sink.x"]}
+    run_graph(g)
+    assert [v for _, v, *_ in Collect.seen["sink"]] == [1.0, 1.0, 1.0]
