@@ -1,0 +1,165 @@
+"""Dense optical flow between consecutive frames (OpenCV DIS or Farneback).
+
+The flow is *backward*: for each pixel of frame t, the (dx, dy) in pixels to where it was in
+frame t-1 — what a warp of frame t-1's mask into frame t needs. Optionally also the
+forward/backward disagreement in pixels (a per-pixel reliability of the flow).
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from graphrun.runtime import Input, Node, NodeParams, Output, register
+from graphrun.runtime.errors import UserInputError
+from graphrun.runtime.types import FLOW, FRAME, TENSOR
+
+DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
+
+
+def to_gray(image) -> np.ndarray:
+    """HxWx3 uint8 RGB (numpy or tensor) -> HxW uint8 gray (numpy)."""
+    import cv2
+
+    if hasattr(image, "detach"):
+        image = image.detach().cpu().numpy()
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return np.ascontiguousarray(image, dtype=np.uint8)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise UserInputError(f"optical_flow: expected an HxWx3 RGB frame, got shape {tuple(image.shape)}")
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    code = cv2.COLOR_RGB2GRAY if image.shape[2] == 3 else cv2.COLOR_RGBA2GRAY
+    return cv2.cvtColor(np.ascontiguousarray(image), code)
+
+
+def remap_flow(field: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Sample ``field`` (h,w,C) at x + flow(x) (bilinear, edge-replicated)."""
+    import cv2
+
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(field, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def fb_error(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """Forward/backward disagreement |b(x) + f(x + b(x))| in pixels (0 for a consistent flow).
+
+    ``backward`` maps frame t -> t-1 and ``forward`` maps t-1 -> t, both (h,w,2)."""
+    back_then_forth = backward + remap_flow(forward, backward)
+    return np.sqrt((back_then_forth ** 2).sum(-1)).astype(np.float32)
+
+
+class FlowEstimator:
+    """Stateless estimator of backward flow on gray frames with optional downscaling."""
+
+    def __init__(self, method: str = "dis", preset: str = "fast", scale: float = 0.5):
+        import cv2
+
+        self.method, self.scale = method, float(scale)
+        self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset]) if method == "dis" else None
+
+    def shrink(self, gray: np.ndarray) -> np.ndarray:
+        import cv2
+
+        if self.scale == 1.0:
+            return gray
+        h, w = gray.shape
+        size = (max(16, int(round(w * self.scale))), max(16, int(round(h * self.scale))))
+        return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+
+    def calc(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Flow from (shrunk) gray frame ``a`` to ``b``: for each pixel of a, its offset in b."""
+        import cv2
+
+        if self._dis is not None:
+            return self._dis.calc(a, b, None)
+        return cv2.calcOpticalFlowFarneback(a, b, None, pyr_scale=0.5, levels=4, winsize=15,
+                                            iterations=3, poly_n=5, poly_sigma=1.1, flags=0)
+
+    def upscale_scalar(self, dist: np.ndarray, h: int, w: int) -> np.ndarray:
+        """Resize a map of distances (in shrunk pixels) to (h, w), in full-resolution pixels."""
+        import cv2
+
+        if dist.shape[:2] == (h, w):
+            return dist
+        return cv2.resize(dist, (w, h), interpolation=cv2.INTER_LINEAR) * (w / dist.shape[1])
+
+    def upscale(self, flow: np.ndarray, h: int, w: int) -> np.ndarray:
+        import cv2
+
+        if flow.shape[:2] == (h, w):
+            return flow
+        sx, sy = w / flow.shape[1], h / flow.shape[0]
+        out = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+        out[..., 0] *= sx
+        out[..., 1] *= sy
+        return out
+
+
+@register("optical_flow")
+class OpticalFlow(Node):
+    """Backward dense optical flow (frame t -> t-1) with a forward/backward consistency map.
+
+    OpenCV DIS (presets ultrafast|fast|medium) or Farneback, computed on a frame downscaled by
+    ``scale`` and resized back (flow in full-resolution pixels). The first frame, and a frame that
+    follows more than ``max_skipped`` frames dropped upstream (realtime), get zero flow and an
+    infinite fb error, so consumers ignore the warp there. A few dropped frames are fine: the flow
+    then spans the gap, which is what a warp of the last stabilized mask needs."""
+
+    frame = Input(FRAME, doc="the current frame")
+    flow = Output(FLOW, doc="backward flow (H,W,2): (dx,dy) from frame t to frame t-1, in pixels")
+    fb_error = Output(TENSOR(dtype="float32", shape="H,W"),
+                      doc="forward/backward disagreement in pixels (H,W); inf where no previous frame")
+    stateless = False
+
+    class Params(NodeParams):
+        method: Literal["dis", "farneback"] = Field("dis", description="flow algorithm")
+        preset: Literal["ultrafast", "fast", "medium"] = Field(
+            "fast", description="DIS preset: ultrafast (cheapest) .. medium (most accurate)")
+        scale: float = Field(1.0, gt=0.05, le=1.0,
+                             description="compute the flow on the frame resized by this factor (0.25-1)")
+        max_width: int = Field(480, ge=0, le=16384,
+                               description="and at most this wide (0 = no limit): 854-px DAVIS -> 480 px")
+        fb_check: bool = Field(True, description="also compute the forward flow to output fb_error "
+                                                 "(doubles the cost); off: fb_error is all zeros")
+        max_skipped: int = Field(10, ge=0, le=1000,
+                                 description="after more dropped frames than this, restart (zero flow)")
+
+    def setup(self, ctx):
+        self._est: Optional[FlowEstimator] = None
+        self._prev: Optional[np.ndarray] = None
+        self._size = None
+
+    def process(self, ctx, frame):
+        gray = to_gray(frame.image)
+        h, w = gray.shape
+        if self._est is None or self._size != (h, w):
+            p = self.params
+            scale = min(p.scale, p.max_width / w) if p.max_width > 0 else p.scale
+            self._est = FlowEstimator(p.method, p.preset, scale)
+            self._prev = None
+        small = self._est.shrink(gray)
+        restart = (self._prev is None or self._size != (h, w) or ctx.skipped > self.params.max_skipped)
+        if restart:
+            flow = np.zeros((h, w, 2), np.float32)
+            err = np.full((h, w), np.inf, np.float32)
+        else:
+            back = self._est.calc(small, self._prev)
+            if self.params.fb_check:
+                fwd = self._est.calc(self._prev, small)
+                err = self._est.upscale_scalar(fb_error(back, fwd), h, w)
+            else:
+                err = np.zeros((h, w), np.float32)
+            flow = self._est.upscale(back, h, w)
+        self._prev, self._size = small, (h, w)
+        dev = ctx.device
+        return {"flow": torch.from_numpy(np.ascontiguousarray(flow, np.float32)).to(dev),
+                "fb_error": torch.from_numpy(np.ascontiguousarray(err, np.float32)).to(dev)}
+
+    def close(self):
+        self._prev = None

@@ -1,0 +1,180 @@
+"""Run a torchvision model (classification, segmentation or detection) on frames or batches.
+
+Weights are ``none`` by default (random init: right cost, meaningless output, fine for timing).
+``DEFAULT`` or a named weight set (``IMAGENET1K_V1``) are loaded through torchvision only from
+the local torch hub cache: the node never downloads (runs must not depend on the network); a
+missing file is a one-line UserInputError with the path and the command that fetches it.
+``input_size`` resizes the input before the model, which makes the model's cost a knob (the
+benches size a ResNet-18 this way).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Optional, Union
+from urllib.parse import urlparse
+
+from pydantic import Field, field_validator, model_validator
+
+from graphrun.runtime import Input, Node, NodeParams, Output, register
+from graphrun.runtime.errors import UserInputError
+from graphrun.runtime.types import RECORD, TENSOR
+
+TASKS = ("classification", "segmentation", "detection")
+
+
+def model_task(name: str) -> Optional[str]:
+    """``classification``, ``segmentation`` or ``detection`` for a torchvision model name, else None."""
+    import torchvision.models as M
+    if name in M.list_models(module=M):
+        return "classification"
+    if name in M.list_models(module=M.segmentation):
+        return "segmentation"
+    if name in M.list_models(module=M.detection):
+        return "detection"
+    return None
+
+
+def weights_cache_path(weights) -> Path:
+    """Where torch hub keeps (or would keep) the checkpoint of a torchvision ``WeightsEnum`` member."""
+    import torch
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
+
+
+def resolve_weights(model: str, weights: str):
+    """The ``WeightsEnum`` member for ``weights`` (``none`` -> None); raise if it is not cached locally."""
+    if weights.lower() == "none":
+        return None
+    import torchvision.models as M
+    enum = M.get_model_weights(model)
+    members = [m for m in enum.__members__ if m != "DEFAULT"]
+    if weights not in enum.__members__:
+        raise UserInputError(f"torchvision_model: weights '{weights}' do not exist for {model} "
+                             f"(choose none, DEFAULT or one of {', '.join(members)})")
+    w = enum[weights]
+    path = weights_cache_path(w)
+    if not path.is_file():
+        raise UserInputError(
+            f"torchvision_model: weights {model}/{w.name} are not in the local cache ({path}); fetch them once "
+            f"with: python -c \"import torchvision; torchvision.models.get_model('{model}', weights='{w.name}')\"")
+    return w
+
+
+def build_model(model: str, weights: str = "none", num_classes: Optional[int] = None):
+    """Instantiate a torchvision model without touching the network."""
+    import torchvision.models as M
+    task = model_task(model)
+    if task is None:
+        raise UserInputError(f"torchvision_model: '{model}' is not a torchvision classification, segmentation "
+                             f"or detection model")
+    w = resolve_weights(model, weights)
+    kwargs = {}
+    if task in ("segmentation", "detection") and w is None:
+        kwargs["weights_backbone"] = None  # else the builder downloads ImageNet backbone weights
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    return M.get_model(model, weights=w, **kwargs), task
+
+
+@register("torchvision_model")
+class TorchvisionModel(Node):
+    """Run a torchvision model on a tensor (3,H,W) or a batch (B,3,H,W); emit its raw output.
+
+    Classification models emit ``logits`` (K,) or (B,K); segmentation models ``logits`` (C,H,W) or
+    (B,C,H,W) (the ``out`` head). Detection models emit ``detections`` ({boxes, scores, labels}:
+    tensors for one image, lists for a batch) and expect inputs in [0,1] (use preprocess with
+    mean 0, std 1). Weights: ``none`` (random, for timing), ``DEFAULT`` or a named set, from the
+    local torch hub cache only. Stateless (no per-frame state): may run with several workers.
+    """
+
+    x = Input(TENSOR, doc="float image tensor (3,H,W) or batch (B,3,H,W), normalized for the model")
+    logits = Output(TENSOR, doc="raw model output: (K,) / (B,K) for classification, (C,H,W) / (B,C,H,W) "
+                                "for segmentation; nothing for detection models")
+    detections = Output(RECORD, doc="detection models: {'boxes','scores','labels'}; nothing otherwise")
+    stateless = True
+    devices = ("cpu", "cuda")
+
+    class Params(NodeParams):
+        model: str = Field("resnet18", description="torchvision model name (torchvision.models.list_models())")
+        weights: str = Field("none", description="none (random init), DEFAULT, or a weight set name such as "
+                                                 "IMAGENET1K_V1; read from the local torch hub cache only")
+        input_size: Optional[Union[int, tuple[int, int]]] = Field(
+            None, description="resize the input to this size (int = square, or [h, w]) before the model; "
+                              "null = as received. Makes the model's cost adjustable")
+        dtype: Literal["float32", "float16", "bfloat16"] = Field(
+            "float32", description="model and input dtype (float16 is for CUDA)")
+        channels_last: bool = Field(False, description="run the model in channels-last memory format")
+        num_classes: Optional[int] = Field(None, ge=1, description="output classes (only with weights: none)")
+        warmup: bool = Field(True, description="with input_size set, run one forward pass at setup so the first "
+                                               "frame does not pay for lazy initialisation (matters in realtime)")
+
+        @field_validator("model")
+        @classmethod
+        def _known(cls, v):
+            if model_task(v) is None:
+                import difflib
+                import torchvision.models as M
+                names = (M.list_models(module=M) + M.list_models(module=M.segmentation)
+                         + M.list_models(module=M.detection))
+                close = difflib.get_close_matches(v, names, n=1)
+                raise ValueError(f"unknown torchvision model '{v}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+            return v
+
+        @field_validator("input_size")
+        @classmethod
+        def _positive(cls, v):
+            vals = [v] if isinstance(v, int) else (v or [])
+            if any(int(s) < 1 for s in vals):
+                raise ValueError("input_size must be >= 1")
+            return v
+
+        @model_validator(mode="after")
+        def _classes_need_random_weights(self):
+            if self.num_classes is not None and self.weights.lower() != "none":
+                raise ValueError("num_classes can only be set with weights: none")
+            return self
+
+    def setup(self, ctx):
+        import torch
+        p = self.params
+        self.dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[p.dtype]
+        model, self.task = build_model(p.model, p.weights, p.num_classes)
+        model = model.eval().to(device=ctx.device, dtype=self.dtype)
+        if p.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        size = p.input_size
+        self.size = None if size is None else ((size, size) if isinstance(size, int) else tuple(size))
+        if p.warmup and self.size is not None:
+            self._forward(torch.zeros((1, 3) + self.size, device=ctx.device, dtype=self.dtype))
+
+    def _forward(self, xb):
+        import torch
+        with torch.inference_mode():
+            if self.params.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            if self.task == "detection":
+                return self.model(list(xb))
+            out = self.model(xb)
+            return out["out"] if self.task == "segmentation" else out
+
+    def process(self, ctx, x):
+        import torch
+        import torch.nn.functional as F
+        if x is None:
+            return None
+        if x.ndim not in (3, 4) or x.shape[-3] != 3:
+            raise UserInputError(f"torchvision_model: expected a (3,H,W) or (B,3,H,W) tensor, got {tuple(x.shape)}")
+        single = x.ndim == 3
+        with torch.inference_mode():
+            xb = x[None] if single else x
+            xb = xb.to(device=ctx.device, dtype=self.dtype)
+            if self.size is not None and tuple(xb.shape[-2:]) != self.size:
+                xb = F.interpolate(xb, size=self.size, mode="bilinear", align_corners=False, antialias=False)
+            out = self._forward(xb)
+        if self.task == "detection":
+            keys = ("boxes", "scores", "labels")
+            if single:
+                return {"detections": {k: out[0][k] for k in keys}}
+            return {"detections": {k: [d[k] for d in out] for k in keys}}
+        return {"logits": out[0] if single else out}

@@ -1,0 +1,321 @@
+"""Sinks that write what users look at: per-frame mask PNGs and a side-by-side overlay video.
+
+Both write into a temporary name and rename to the final one in ``finish()``, so a run that
+fails or is interrupted leaves no complete-looking output (``close()`` removes the temporary).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from fractions import Fraction
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from pydantic import Field, field_validator
+
+from graphrun.runtime import Input, Node, NodeParams, register
+from graphrun.runtime.errors import UserInputError
+from graphrun.runtime.types import FRAME, TENSOR
+
+
+def _needs_out(ctx, kind: str) -> Path:
+    if not ctx.out_dir:
+        raise UserInputError(f"node '{ctx.name}' ({kind}) needs --out: an output directory to write into")
+    out = Path(ctx.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _frame_name(frame) -> str:
+    return str(frame.name) if getattr(frame, "name", "") else f"{int(frame.index):05d}"
+
+
+def to_numpy(x) -> np.ndarray:
+    """A tensor (any device) or array as a numpy array."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().to("cpu").numpy()
+    return np.asarray(x)
+
+
+def mask_to_float(mask) -> np.ndarray:
+    """Bool mask or probability map -> float32 HxW in [0, 1]."""
+    m = to_numpy(mask)
+    if m.ndim == 3 and m.shape[0] == 1:
+        m = m[0]
+    if m.ndim != 2:
+        raise ValueError(f"expected an HxW mask, got shape {tuple(m.shape)}")
+    if m.dtype == np.bool_:
+        return m.astype(np.float32)
+    if m.dtype == np.uint8:
+        return (m.astype(np.float32) / 255.0) if m.max() > 1 else m.astype(np.float32)
+    return np.clip(m.astype(np.float32), 0.0, 1.0)
+
+
+@register("mask_writer")
+class MaskWriter(Node):
+    """Writes one PNG per frame: ``<out>/masks/<subdir>/<frame name>.png`` (0/255 or 8-bit prob).
+
+    Bool masks are written as 0/255. Probability maps are binarized at ``binarize`` (0/255) or,
+    with ``binarize: null``, written as 8-bit probabilities (255 = 1.0). The folder appears only
+    when the stream ends cleanly (written as a hidden temporary folder, renamed in finish);
+    an existing folder of the same name is replaced.
+    """
+
+    frame = Input(FRAME, doc="the frame (its name names the file)")
+    mask = Input(TENSOR, doc="bool mask or float probability map (H,W)")
+    stateless = False
+
+    class Params(NodeParams):
+        subdir: Optional[str] = Field(None, description="folder under <out>/masks (default: the node's name)")
+        binarize: Optional[float] = Field(0.5, ge=0, le=1,
+                                          description="threshold for probability maps; null = save 8-bit probabilities")
+
+        @field_validator("binarize", mode="before")
+        @classmethod
+        def _none_words(cls, v):
+            if isinstance(v, str) and v.strip().lower() in ("", "none", "null", "off", "false"):
+                return None
+            return v
+
+    def setup(self, ctx) -> None:
+        import cv2
+
+        self._cv2 = cv2
+        out = _needs_out(ctx, "mask_writer")
+        sub = self.params.subdir or ctx.name
+        if not sub or Path(sub).is_absolute() or ".." in Path(sub).parts:
+            raise UserInputError(f"mask_writer '{ctx.name}': subdir must be a relative folder name, got '{sub}'")
+        self.final = out / "masks" / sub
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.final.parent / f".{self.final.name}.tmp-{os.getpid()}-{id(self):x}"
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        self.tmp.mkdir(parents=True)
+        self.count = 0
+
+    def process(self, ctx, frame, mask):
+        m = to_numpy(mask)
+        if m.dtype == np.bool_:
+            img = m.astype(np.uint8) * 255
+        else:
+            prob = mask_to_float(m)
+            if self.params.binarize is None:
+                img = np.round(prob * 255.0).astype(np.uint8)
+            else:
+                img = (prob > self.params.binarize).astype(np.uint8) * 255
+        if img.ndim == 3:
+            img = img.reshape(img.shape[-2:])
+        path = self.tmp / f"{_frame_name(frame)}.png"
+        if not self._cv2.imwrite(str(path), img):
+            raise UserInputError(f"mask_writer '{ctx.name}': cannot write {path}")
+        self.count += 1
+        return None
+
+    def finish(self, ctx) -> None:
+        if self.final.exists():
+            shutil.rmtree(self.final)
+        os.replace(self.tmp, self.final)
+        self.tmp = None
+        ctx.log(f"{ctx.name}: wrote {self.count} masks to {self.final}")
+
+    def close(self) -> None:
+        tmp = getattr(self, "tmp", None)
+        if tmp is not None and Path(tmp).exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+            try:
+                Path(tmp).parent.rmdir()  # <out>/masks, if nothing else is in it
+            except OSError:
+                pass
+        self.tmp = None
+
+
+# --------------------------------------------------------------------------------------------
+# overlay video
+# --------------------------------------------------------------------------------------------
+
+RAW_COLOR = (255, 80, 40)       # RGB
+STAB_COLOR = (40, 220, 90)
+
+
+def tint(image: np.ndarray, prob: Optional[np.ndarray], color, label: str, alpha: float = 0.45) -> np.ndarray:
+    """Frame with the mask (prob > 0.5) tinted in ``color``, its contour drawn and a label on top."""
+    import cv2
+
+    out = image.astype(np.float32)
+    if prob is not None:
+        if prob.shape != image.shape[:2]:
+            prob = cv2.resize(prob, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+        a = (np.clip(prob, 0, 1) * alpha)[..., None]
+        out = out * (1 - a) + np.asarray(color, np.float32) * a
+    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    if prob is not None:
+        binary = (prob > 0.5).astype(np.uint8)
+        contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out, contours, -1, tuple(int(c) for c in color), 1, lineType=cv2.LINE_AA)
+    if label:
+        scale = max(0.4, image.shape[1] / 640.0)
+        thick = max(1, int(round(scale * 1.5)))
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        cv2.rectangle(out, (0, 0), (tw + 10, th + base + 8), (0, 0, 0), -1)
+        cv2.putText(out, label, (5, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, tuple(int(c) for c in color),
+                    thick, cv2.LINE_AA)
+    return out
+
+
+def side_by_side(image, raw, stabilized, max_width: int = 0) -> np.ndarray:
+    """Raw and stabilized overlays next to each other (or raw alone), scaled to max_width, even size."""
+    import cv2
+
+    image = np.ascontiguousarray(to_numpy(image)[..., :3]).astype(np.uint8)
+    panels = [tint(image, None if raw is None else mask_to_float(raw), RAW_COLOR, "raw")]
+    if stabilized is not None:
+        panels.append(tint(image, mask_to_float(stabilized), STAB_COLOR, "stabilized"))
+    sep = np.full((image.shape[0], 4, 3), 255, np.uint8)
+    canvas = panels[0] if len(panels) == 1 else np.concatenate([panels[0], sep, panels[1]], axis=1)
+    h, w = canvas.shape[:2]
+    if max_width and w > max_width:
+        s = max_width / w
+        canvas = cv2.resize(canvas, (max(2, int(w * s)), max(2, int(h * s))), interpolation=cv2.INTER_AREA)
+        h, w = canvas.shape[:2]
+    if h % 2 or w % 2:
+        canvas = canvas[: h - h % 2, : w - w % 2]
+    return np.ascontiguousarray(canvas)
+
+
+@register("overlay_writer")
+class OverlayWriter(Node):
+    """Writes ``<out>/overlay.mp4``: raw and stabilized masks tinted over the frame, side by side.
+
+    H.264 (libx264, yuv420p) through PyAV, falling back to MPEG-4 Part 2 when libx264 is missing.
+    Raw is orange, stabilized green, each with its contour and a label. The frame rate comes from
+    the frames' timestamps unless ``fps`` is given. Written to a temporary file, renamed at the end.
+    """
+
+    frame = Input(FRAME, doc="the video frame")
+    raw = Input(TENSOR, doc="raw mask or probability (H,W)")
+    stabilized = Input(TENSOR, optional=True, doc="stabilized mask or probability (H,W); none = raw only")
+    stateless = False
+
+    class Params(NodeParams):
+        filename: str = Field("overlay.mp4", description="output file name inside --out")
+        fps: Optional[float] = Field(None, gt=0, le=1000, description="frame rate (default: from the frames' pts, else 30)")
+        crf: int = Field(23, ge=0, le=51, description="H.264 quality (lower = better, bigger)")
+        max_width: int = Field(1280, ge=0, le=8192, description="scale the side-by-side image down to this width (0 = never)")
+        codec: Optional[str] = Field(None, description="encoder name (default: libx264, else mpeg4)")
+
+    def setup(self, ctx) -> None:
+        import av
+
+        self._av = av
+        out = _needs_out(ctx, "overlay_writer")
+        name = self.params.filename
+        if Path(name).name != name or not name:
+            raise UserInputError(f"overlay_writer '{ctx.name}': filename must be a plain file name, got '{name}'")
+        self.final = out / name
+        self.tmp = out / f".{Path(name).stem}.tmp-{os.getpid()}-{id(self):x}{Path(name).suffix or '.mp4'}"
+        self.container = None
+        self.stream = None
+        self.pending = []          # (image, pts seconds) until the frame rate is known
+        self.last_pts = -1
+        self.count = 0
+
+    # -- encoder ------------------------------------------------------------------------
+    def _codec(self) -> str:
+        av = self._av
+        names = [self.params.codec] if self.params.codec else ["libx264", "h264", "mpeg4"]
+        for name in names:
+            try:
+                av.codec.Codec(name, "w")
+                return name
+            except Exception:
+                continue
+        raise UserInputError(f"overlay_writer: no usable video encoder among {names}")
+
+    def _open(self, fps: float, width: int, height: int) -> None:
+        av = self._av
+        self.fps = fps
+        self.rate = Fraction(fps).limit_denominator(1001)
+        self.container = av.open(str(self.tmp), mode="w", format="mp4")
+        codec = self._codec()
+        stream = self.container.add_stream(codec, rate=self.rate)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        if codec in ("libx264", "h264"):
+            stream.options = {"crf": str(self.params.crf), "preset": "veryfast"}
+        else:
+            stream.bit_rate = int(width * height * float(fps) * 0.15)
+        stream.codec_context.time_base = 1 / self.rate
+        self.stream = stream
+        self.codec_name = codec
+
+    def _encode(self, image: np.ndarray, pts_s: float) -> None:
+        if self.stream is not None and (image.shape[1] != self.stream.width or image.shape[0] != self.stream.height):
+            import cv2
+            image = cv2.resize(image, (self.stream.width, self.stream.height), interpolation=cv2.INTER_AREA)
+        frame = self._av.VideoFrame.from_ndarray(image, format="rgb24")
+        pts = int(round(pts_s * float(self.rate))) if pts_s is not None else self.last_pts + 1
+        pts = max(pts, self.last_pts + 1)
+        frame.pts = pts
+        self.last_pts = pts
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.count += 1
+
+    def _guess_fps(self) -> float:
+        if self.params.fps:
+            return float(self.params.fps)
+        if len(self.pending) >= 2:
+            (_, p0, i0), (_, p1, i1) = self.pending[0], self.pending[1]
+            if p0 is not None and p1 is not None and p1 > p0 and i1 > i0:
+                fps = (i1 - i0) / (p1 - p0)
+                if 1.0 <= fps <= 240.0:
+                    return fps
+        return 30.0
+
+    def _flush_pending(self) -> None:
+        if not self.pending:
+            return
+        if self.stream is None:
+            h, w = self.pending[0][0].shape[:2]
+            self._open(self._guess_fps(), w, h)
+            t0 = self.pending[0][1] or 0.0
+            self.t0 = t0
+        for image, pts, _ in self.pending:
+            self._encode(image, None if pts is None else pts - self.t0)
+        self.pending = []
+
+    def process(self, ctx, frame, raw, stabilized=None):
+        image = side_by_side(frame.image, raw, stabilized, self.params.max_width)
+        pts = getattr(frame, "pts", None)
+        self.pending.append((image, pts, int(frame.index)))
+        if self.stream is not None or self.params.fps or len(self.pending) >= 2:
+            self._flush_pending()
+        return None
+
+    def finish(self, ctx) -> None:
+        self._flush_pending()
+        if self.container is None:
+            ctx.log(f"{ctx.name}: no frames, {self.final} not written")
+            return
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)
+        self.container.close()
+        self.container = None
+        os.replace(self.tmp, self.final)
+        ctx.log(f"{ctx.name}: wrote {self.count} frames ({self.codec_name}, {self.fps:.3g} fps) to {self.final}")
+
+    def close(self) -> None:
+        if getattr(self, "container", None) is not None:
+            try:
+                self.container.close()
+            except Exception:
+                pass
+            self.container = None
+        tmp = getattr(self, "tmp", None)
+        if tmp is not None and Path(tmp).exists():
+            try:
+                Path(tmp).unlink()
+            except OSError:
+                pass

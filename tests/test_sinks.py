@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+import torch
+
+from graphrun.nodes.sinks import MaskWriter, OverlayWriter, side_by_side
+from graphrun.runtime import Context
+from graphrun.runtime.errors import UserInputError
+from graphrun.runtime.types import VideoFrame
+
+
+def vf(i, h=30, w=40, fps=25.0):
+    img = np.full((h, w, 3), 40 + 5 * i, np.uint8)
+    return VideoFrame(image=img, index=i, pts=i / fps, name=f"{i:05d}")
+
+
+def square(h=30, w=40, x=5, value=1.0):
+    p = torch.zeros(h, w)
+    p[8:20, x:x + 12] = value
+    return p
+
+
+def open_node(cls, tmp_path, name="w", **params):
+    node = cls(**params)
+    ctx = Context(name=name, out_dir=str(tmp_path))
+    node.setup(ctx)
+    return node, ctx
+
+
+def read_png(path):
+    import cv2
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+def test_mask_writer_writes_one_png_per_frame_named_after_the_frame_only_at_finish(tmp_path):
+    node, ctx = open_node(MaskWriter, tmp_path, name="raw_masks")
+    for i in range(3):
+        node.process(ctx, vf(i), square(x=5 + i, value=0.8))
+    final = tmp_path / "masks" / "raw_masks"
+    assert not final.exists()
+    node.finish(ctx)
+    node.close()
+    assert sorted(p.name for p in final.iterdir()) == ["00000.png", "00001.png", "00002.png"]
+    png = read_png(final / "00001.png")
+    assert png.dtype == np.uint8 and png.shape == (30, 40)
+    assert set(np.unique(png)) == {0, 255}
+    assert png[10, 6] == 255 and png[10, 5] == 0
+    assert [p.name for p in (tmp_path / "masks").iterdir()] == ["raw_masks"]  # no temporary left
+
+
+def test_mask_writer_saves_bool_masks_as_0_255_and_probabilities_as_8_bit_when_not_binarized(tmp_path):
+    node, ctx = open_node(MaskWriter, tmp_path, subdir="soft", binarize="none")
+    node.process(ctx, vf(0), square(value=0.5))
+    node.process(ctx, vf(1), square() > 0.5)
+    node.finish(ctx)
+    soft, hard = read_png(tmp_path / "masks/soft/00000.png"), read_png(tmp_path / "masks/soft/00001.png")
+    assert set(np.unique(soft)) == {0, 128}
+    assert set(np.unique(hard)) == {0, 255}
+
+
+def test_mask_writer_closed_before_finish_leaves_no_mask_folder(tmp_path):
+    node, ctx = open_node(MaskWriter, tmp_path, name="m")
+    node.process(ctx, vf(0), square())
+    node.close()  # an error upstream: finish never came
+    assert not (tmp_path / "masks").exists() or list((tmp_path / "masks").iterdir()) == []
+
+
+def test_sinks_without_an_output_directory_say_they_need_out():
+    for cls in (MaskWriter, OverlayWriter):
+        with pytest.raises(UserInputError, match=r"'my_sink'.*needs --out"):
+            cls().setup(Context(name="my_sink"))
+
+
+def decode(path):
+    import av
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        return s.codec_context.name, s.average_rate, s.pix_fmt, frames
+
+
+def test_overlay_writer_encodes_raw_and_stabilized_side_by_side_at_the_frames_rate(tmp_path):
+    node, ctx = open_node(OverlayWriter, tmp_path)
+    for i in range(6):
+        node.process(ctx, vf(i, fps=25.0), square(x=5), square(x=20))
+    assert not (tmp_path / "overlay.mp4").exists()
+    node.finish(ctx)
+    node.close()
+    codec, rate, pix_fmt, frames = decode(tmp_path / "overlay.mp4")
+    assert codec in ("h264", "mpeg4") and pix_fmt == "yuv420p"
+    assert float(rate) == pytest.approx(25.0)
+    assert len(frames) == 6
+    assert frames[0].shape == (30, 84, 3)   # two 40-px panels + 4-px separator
+    left, right = frames[3][:, :40].astype(int), frames[3][:, 44:].astype(int)
+    # raw (orange) tint at x=5..17 on the left, stabilized (green) tint at x=20..32 on the right
+    assert left[14, 10, 0] > left[14, 10, 1] + 25
+    assert right[14, 26, 1] > right[14, 26, 0] + 25
+    assert abs(right[14, 10] - left[14, 30]).max() < 30   # untinted background alike
+    assert [p.name for p in tmp_path.iterdir()] == ["overlay.mp4"]
+
+
+def test_overlay_writer_closed_before_finish_leaves_no_video(tmp_path):
+    node, ctx = open_node(OverlayWriter, tmp_path, fps=10)
+    for i in range(3):
+        node.process(ctx, vf(i), square(), square())
+    node.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_overlay_frames_have_even_size_and_respect_max_width():
+    img = np.zeros((31, 45, 3), np.uint8)
+    out = side_by_side(img, torch.zeros(31, 45), torch.ones(31, 45) > 0, max_width=0)
+    assert out.shape[0] % 2 == 0 and out.shape[1] % 2 == 0
+    big = np.zeros((200, 400, 3), np.uint8)
+    out = side_by_side(big, torch.zeros(200, 400), None, max_width=100)
+    assert out.shape[1] <= 100 and out.shape[1] % 2 == 0
