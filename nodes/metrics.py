@@ -290,7 +290,7 @@ def sequence_metrics(masks: Sequence[np.ndarray], gts: Optional[Sequence[np.ndar
 # --------------------------------------------------------------------------------------------
 
 STREAMS = ("raw", "stabilized", "gt")
-SUMMARY_KEYS = ("consecutive_iou", "l1", "area_cv", "warp_iou", "J", "F", "ghost_frames", "ghost_pixels")
+SUMMARY_KEYS = ("consecutive_iou", "l1", "area_cv", "warp_iou", "J", "F", "ghost_frames", "ghost_pixels", "fidelity")
 
 
 def _jsonable(v):
@@ -360,6 +360,9 @@ class Metrics(Node):
                                  description="DIS preset of the own flow (when no flow input)")
         flow_scale: float = Field(1.0, gt=0.05, le=1.0, description="own flow computed at this scale")
         ghost_min_pixels: int = Field(0, ge=0, description="a ghost frame has more than this many pixels")
+        min_fidelity: float = Field(0.8, ge=0.0, le=1.0,
+                                    description="without ground truth, the tuning objective (stabilized warp-IoU) "
+                                                "is penalized when mean IoU(stabilized, raw) falls below this")
         filename: str = Field("metrics.json", description="file written in the output directory")
 
     def setup(self, ctx):
@@ -412,6 +415,7 @@ class Metrics(Node):
             if isinstance(extra, dict):
                 merged.update(_jsonable(extra))
         rec["info"] = merged
+        rec["fidelity"] = round(iou(masks["stabilized"], masks["raw"]), 5)
         self._frames.append(rec)
         return {"record": rec}
 
@@ -428,8 +432,26 @@ class Metrics(Node):
             out[s] = _round(sm)
         return out
 
+    def objective(self, summary: dict) -> Optional[float]:
+        """What ``graphrun tune`` maximizes: stabilized J with ground truth; otherwise stabilized
+        warp-IoU, minus twice the shortfall of fidelity (mean IoU with the raw masks) below
+        ``min_fidelity``, so a tuner cannot buy stability by ignoring the segmenter."""
+        stab = summary.get("stabilized", {})
+        if self._has_gt and stab.get("J") is not None:
+            return stab["J"]
+        fid = _mean([f["fidelity"] for f in self._frames])
+        if stab.get("warp_iou") is None or fid is None:
+            return None
+        return stab["warp_iou"] - 2.0 * max(0.0, self.params.min_fidelity - fid)
+
     def finish(self, ctx):
         summary = self.summary()
+        if "stabilized" in summary:
+            summary["stabilized"]["fidelity"] = _mean([f["fidelity"] for f in self._frames])
+        ctx.publish("metrics", summary)
+        objective = self.objective(summary)
+        if objective is not None:
+            ctx.publish("objective", objective)
         ctx.log(format_table(summary, len(self._frames)))
         if ctx.out_dir:
             os.makedirs(ctx.out_dir, exist_ok=True)

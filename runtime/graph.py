@@ -105,6 +105,7 @@ def build(spec: GraphSpec) -> Graph:
 
     dag = nx.DiGraph()
     dag.add_nodes_from(built)
+    spec.edges = [e for e in spec.edges if not _dangling_after_kind_change(e, built)]
     for e in spec.edges:
         _check_edge(e, built)
         dst = built[e.dst]
@@ -156,6 +157,16 @@ def _validate_params(cls, ns: NodeSpec):
         raise
     except Exception as exc:  # a model_validator raising ValueError etc.
         raise GraphError(f"{ns.where}: node '{ns.name}' ({ns.kind}): {exc}") from None
+
+
+def _dangling_after_kind_change(e: EdgeSpec, built: dict) -> bool:
+    """An edge from a port that a node lost when ``--set node.kind=`` changed its kind, into an
+    optional input: dropped (``--set source.kind=video_file`` has no ground-truth output)."""
+    src, dst = built.get(e.src), built.get(e.dst)
+    if src is None or dst is None or not src.spec.kind_changed or e.src_port in src.cls.outputs:
+        return False
+    port = dst.cls.inputs.get(e.dst_port)
+    return port is not None and port.optional
 
 
 def _check_edge(e: EdgeSpec, built: dict) -> None:

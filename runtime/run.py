@@ -34,6 +34,7 @@ def load_graph(source: Union[str, Path, dict, spec_mod.GraphSpec], overrides: Op
     else:
         spec = spec_mod.load(source)
     spec_mod.apply_overrides(spec, overrides or [])
+    spec_mod.substitute_vars(spec)
     if mode is not None:
         if mode not in spec_mod.MODES:
             raise GraphError(f"mode must be one of {', '.join(spec_mod.MODES)}, not '{mode}'")

@@ -18,6 +18,7 @@ A graph file::
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -30,7 +31,7 @@ from .registry import suggest
 MODES = ("offline", "realtime")
 POLICIES = ("block", "drop_oldest", "drop_newest")
 ON_ERROR = ("stop", "skip")
-GRAPH_KEYS = ("name", "mode", "device", "plugins", "nodes", "edges", "realtime", "queue", "description")
+GRAPH_KEYS = ("name", "mode", "device", "plugins", "vars", "nodes", "edges", "realtime", "queue", "description")
 NODE_KEYS = ("kind", "params", "device", "workers", "on_error", "enabled")
 EDGE_KEYS = ("from", "to", "back", "capacity", "policy")
 REALTIME_KEYS = ("max_in_flight", "deadline_ms", "speed")
@@ -45,6 +46,7 @@ class NodeSpec:
     workers: int = 1
     on_error: str = "stop"
     enabled: bool = True
+    kind_changed: bool = False   # by --set node.kind=...: edges from ports it lacks may be dropped
     where: str = ""
 
 
@@ -73,6 +75,7 @@ class GraphSpec:
     edges: list = field(default_factory=list)
     realtime: dict = field(default_factory=lambda: {"max_in_flight": 1, "deadline_ms": None, "speed": 1.0})
     capacity: int = 8
+    vars: dict = field(default_factory=dict)
     path: Optional[Path] = None
 
     @property
@@ -157,11 +160,18 @@ def from_dict(data: Any, path: Optional[Path] = None) -> GraphSpec:
     queue = data.get("queue") or {}
     spec.capacity = _positive_int(queue.get("capacity", 8), f"{where(data, 'queue')}: queue.capacity")
 
+    variables = data.get("vars") or {}
+    if not isinstance(variables, dict):
+        raise GraphError(f"{where(data, 'vars')}: vars must be a mapping of name -> value")
+    spec.vars = dict(variables)
+
     nodes = data.get("nodes")
     if not isinstance(nodes, dict) or not nodes:
         raise GraphError(f"{where(data, 'nodes')}: 'nodes' must be a non-empty mapping of name -> {{kind, params}}")
     for name, body in nodes.items():
         w = where(nodes, name)
+        if name == "vars":
+            raise GraphError(f"{w}: 'vars' is reserved (--set vars.NAME=value sets a graph variable)")
         if not isinstance(name, str) or not name.isidentifier():
             raise GraphError(f"{w}: node name '{name}' must be an identifier (letters, digits, _)")
         if isinstance(body, str):
@@ -253,6 +263,9 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
             raise GraphError(f"--set '{text}' must look like node.param=value")
         key, raw = text.split("=", 1)
         node, param = key.split(".", 1)
+        if node == "vars":
+            spec.vars[param] = raw
+            continue
         if node not in spec.nodes:
             raise GraphError(f"--set {key}: no node '{node}' in the graph{suggest(node, spec.nodes)}")
         try:
@@ -262,7 +275,7 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
         ns = spec.nodes[node]
         if param == "kind":
             if str(value) != ns.kind:
-                ns.kind, ns.params = str(value), {}
+                ns.kind, ns.params, ns.kind_changed = str(value), {}, True
         elif param == "device":
             ns.device = str(value)
         elif param == "workers":
@@ -273,3 +286,33 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
             ns.on_error = _choice(value, ON_ERROR, f"--set {key}")
         else:
             ns.params[param] = value
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def substitute_vars(spec: GraphSpec) -> None:
+    """Replace ``${name}`` in string parameters by graph variables (``vars:``, ``--set vars.x=``).
+
+    Built-in: ``${graph_dir}``, the folder of the graph file, so paths can be relative to it.
+    """
+    values = {"graph_dir": str(spec.base_dir.resolve()) if spec.base_dir else "."}
+    for k, v in spec.vars.items():   # a variable may use the ones before it: root: ${graph_dir}/data
+        values[k] = _VAR.sub(lambda m: values.get(m.group(1), m.group(0)), str(v))
+
+    def fill(value, node, param):
+        if isinstance(value, str):
+            def repl(m):
+                if m.group(1) not in values:
+                    raise GraphError(f"{spec.nodes[node].where}: node '{node}': parameter '{param}' uses "
+                                     f"${{{m.group(1)}}}, which is not a graph variable{suggest(m.group(1), values)}")
+                return values[m.group(1)]
+            return _VAR.sub(repl, value)
+        if isinstance(value, list):
+            return [fill(v, node, param) for v in value]
+        if isinstance(value, dict):
+            return {k: fill(v, node, param) for k, v in value.items()}
+        return value
+
+    for name, ns in spec.nodes.items():
+        ns.params = {k: fill(v, name, k) for k, v in ns.params.items()}

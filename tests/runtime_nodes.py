@@ -104,3 +104,12 @@ class MaskSink(Node):
 
     def process(self, ctx, mask):
         return None
+
+
+@register("test_value_source")
+class ValueSource(Source):
+    """A source whose only port is called 'value'."""
+    value = Output(SCALAR)
+
+    def generate(self, ctx):
+        yield {"value": 1.0}

@@ -184,3 +184,40 @@ def test_changing_a_nodes_kind_starts_from_the_new_kinds_defaults(tmp_path):
     s = spec_mod.load(p)
     spec_mod.apply_overrides(s, ["src.delay=0.5", "src.kind=test_slow"])
     assert s.nodes["src"].kind == "test_slow" and s.nodes["src"].params == {"delay": 0.5}
+
+
+def test_graph_variables_fill_parameters_and_can_be_set_from_the_command_line(tmp_path):
+    p = write(tmp_path, """\
+    vars: {count: 4}
+    plugins: [runtime_nodes]
+    nodes:
+      src: {kind: test_count, params: {n: 2}}
+      sink: {kind: test_slow, params: {delay: 0}}
+      out: test_collect
+    edges: [src.out -> sink.x, sink.out -> out.x]
+    """)
+    from graphrun.runtime import spec as spec_mod
+    s = spec_mod.load(p)
+    s.nodes["src"].params["name"] = "${graph_dir}/${count}"
+    spec_mod.apply_overrides(s, ["vars.count=7"])
+    spec_mod.substitute_vars(s)
+    assert s.nodes["src"].params["name"] == f"{tmp_path.resolve()}/7"
+    s.nodes["src"].params["name"] = "${cuont}"
+    with pytest.raises(GraphError, match=r"\$\{cuont\}.*did you mean 'count'"):
+        spec_mod.substitute_vars(s)
+
+
+def test_changing_a_kind_drops_edges_from_ports_it_lacks_into_optional_inputs(tmp_path):
+    p = write(tmp_path, """\
+    plugins: [runtime_nodes]
+    nodes:
+      src: {kind: test_count, params: {n: 3}}
+      extra: {kind: test_count, params: {n: 3}}
+      add: test_add
+      sink: test_collect
+    edges: [src.out -> add.a, extra.out -> add.b, add.out -> sink.x]
+    """)
+    g = load_graph(p, overrides=["extra.kind=test_value_source"])
+    assert [str(e) for e in g.edges] == ["src.out -> add.a", "add.out -> sink.x"]
+    with pytest.raises(GraphError, match="has no output 'out'"):
+        load_graph(p, overrides=["src.kind=test_value_source"])     # add.a is required
