@@ -112,7 +112,8 @@ def test_metrics_node_writes_the_documented_json(tmp_path):
     data = json.loads((tmp_path / "metrics.json").read_text())
     assert set(data["summary"]) == {"raw", "stabilized", "gt"}
     keys = {"consecutive_iou", "l1", "area_cv", "warp_iou", "J", "F", "ghost_frames", "ghost_pixels"}
-    assert set(data["summary"]["stabilized"]) == keys
+    assert set(data["summary"]["stabilized"]) == keys | {"fidelity"}    # + mean IoU with the raw masks
+    assert set(data["summary"]["raw"]) == keys
     assert data["summary"]["stabilized"]["J"] == 1.0 and data["summary"]["raw"]["J"] < 1.0
     assert data["summary"]["stabilized"]["warp_iou"] == pytest.approx(1.0)   # static image: own flow ~0
     assert data["summary"]["gt"]["J"] is None
