@@ -118,7 +118,7 @@ def test_metrics_node_writes_the_documented_json(tmp_path):
     assert data["summary"]["stabilized"]["warp_iou"] == pytest.approx(1.0)   # static image: own flow ~0
     assert data["summary"]["gt"]["J"] is None
     f1 = data["frames"][1]
-    assert f1["name"] == "00001" and set(f1) == {"index", "name", "raw", "stabilized", "gt", "info"}
+    assert f1["name"] == "00001" and set(f1) == {"index", "name", "raw", "stabilized", "gt", "info", "fidelity"}
     assert set(f1["raw"]) == {"iou_prev", "l1_prev", "area", "warp_iou", "J", "F", "ghost_px"}
     assert f1["info"] == {"threshold": 0.5, "confidence": 0.75}
     assert "consecutive_iou" in logged[-1] and "stabilized" in logged[-1]
