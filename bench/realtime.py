@@ -12,11 +12,12 @@ ResNet-18 (random weights, ``input_size`` calibrated at start so that one call c
   more throughput, more latency.
 * ``offline``: every frame, as fast as possible (queues fill; latency is queueing time).
 
-Latency is the runtime's (admission of the frame -> its result at the sink); jitter is the std of
-the intervals between finished frames. ``p99 >0.5s`` is the p99 of the frames after the first half
-second, measured at the sink (from max(decoded, due) to result): the first frame also waits for
-the model node's setup, because the runtime starts the source before the other nodes are ready. Goal: realtime p99 latency <= 2 frame periods (66.7 ms),
-drops counted, offline processes every frame.
+Latency is the runtime's (admission of the frame -> its result at the sink); jitter is the
+runtime's RFC 3550 jitter (mean absolute change of latency between consecutive finished frames).
+``p99 >0.5s`` is the p99 of the frames after the first half second, measured at the sink (from
+max(decoded, due) to result). The runtime starts sources only once every node's ``setup`` has
+returned, so the first frame does not wait for the model to be built. Goal: realtime p99 latency
+<= 2 frame periods (66.7 ms), drops counted, offline processes every frame.
 """
 from __future__ import annotations
 

@@ -247,7 +247,8 @@ class NodeRunner:
                     ctx.index, ctx.pts = index, pts
                     sched.tracker.admit(index, t0)
                     self.stats.packets += 1
-                    sched.trace_event(self.name, t, dt, index)
+                    if sched.trace is not None:
+                        sched.trace_event(self.name, t, dt, index)
                     self.emit(outputs, index, pts, t0, self.placement.mark())
                     if self.terminal:
                         sched.tracker.terminal_done(index)
@@ -443,8 +444,6 @@ class Scheduler:
         for r in self.runners.values():
             if r.inbox is not None:
                 r.inbox.wake()
-        with self.tracker.cond:
-            self.tracker.cond.notify_all()
 
     def _tick(self) -> None:
         if self.bar is not None:

@@ -56,7 +56,7 @@ class FrameTracker:
 
     def __init__(self, n_terminals: int, on_done=None):
         self.n_terminals = max(1, n_terminals)
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
         self.admitted: dict[int, float] = {}
         self.seen: dict[int, int] = {}
         self.latencies = array("d")
@@ -65,23 +65,15 @@ class FrameTracker:
         self.on_done = on_done
 
     def admit(self, index: int, t0: float) -> None:
-        with self.cond:
+        with self.lock:
             self.admitted.setdefault(index, t0)
 
     def in_flight(self) -> int:
         return len(self.admitted)
 
-    def wait_below(self, limit: int, stop: threading.Event, timeout: float) -> bool:
-        """Wait until fewer than ``limit`` frames are in flight (or timeout); True if below."""
-        with self.cond:
-            if len(self.admitted) < limit:
-                return True
-            self.cond.wait(timeout)
-            return len(self.admitted) < limit and not stop.is_set()
-
     def terminal_done(self, index: int) -> None:
         now = time.perf_counter()
-        with self.cond:
+        with self.lock:
             if index not in self.admitted:
                 return
             n = self.seen.get(index, 0) + 1
@@ -92,17 +84,15 @@ class FrameTracker:
             t0 = self.admitted.pop(index)
             self.latencies.append(now - t0)
             self.completed += 1
-            self.cond.notify_all()
         if self.on_done:
             self.on_done()
 
     def drop(self, index: int) -> None:
-        with self.cond:
+        with self.lock:
             if self.admitted.pop(index, None) is None:
                 return
             self.seen.pop(index, None)
             self.dropped += 1
-            self.cond.notify_all()
         if self.on_done:
             self.on_done()
 
