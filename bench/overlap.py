@@ -34,6 +34,7 @@ from typing import Optional
 import numpy as np
 from pydantic import Field
 
+from common import median_ms  # noqa: E402 - bench/ is on sys.path when run as a script
 from graphrun.runtime import Context, Emit, Input, Node, NodeParams, Output, Source, register
 from graphrun.runtime.types import ANY, FRAME, VideoFrame
 
@@ -153,18 +154,6 @@ def make_nodes(device: str, clip: Path, frames: int, model_size: Optional[int], 
     for n in (src, pre, model):
         n.setup(ctx)
     return ctx, src, pre, model
-
-
-def median_ms(fn, reps: int, sync) -> float:
-    fn()
-    sync()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        sync()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1e3
 
 
 def stage_costs(device: str, clip: Path, frames: int, model_size: int, reps: int = 15) -> dict:

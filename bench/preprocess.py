@@ -22,11 +22,12 @@ One thread for torch and for OpenCV by default (a pipeline stage gets one core o
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from pathlib import Path
 
 import numpy as np
+
+from common import median_ms
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
@@ -41,20 +42,6 @@ def real_frame() -> tuple[np.ndarray, str]:
     from graphrun.nodes.synthetic import render_scene
     frames, _ = render_scene(frames=1, width=854, height=480)
     return frames[0], "synthetic_scene (../shared/data absent)"
-
-
-def timed(fn, reps: int, sync) -> float:
-    """Median milliseconds of ``fn`` over ``reps`` calls (after 3 warm-up calls)."""
-    for _ in range(3):
-        fn()
-    sync()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        sync()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts) * 1e3
 
 
 def main(argv=None):
@@ -103,8 +90,8 @@ def main(argv=None):
                 (lambda kw=kw: ship(preprocess_image(img, **common, **kw)))
             fb = (lambda kw=kw: preprocess_batch(batch_t, **common, **kw)) if on_dev else \
                 (lambda kw=kw: ship(preprocess_batch(batch_t, **common, **kw)))
-            per_frame[name] = timed(f1, args.reps, sync)
-            per_batch[name] = timed(fb, max(5, args.reps // 3), sync) / args.batch
+            per_frame[name] = median_ms(f1, args.reps, sync, warmup=3)
+            per_batch[name] = median_ms(fb, max(5, args.reps // 3), sync, warmup=3) / args.batch
         rows.append((res, "frame", per_frame))
         rows.append((res, f"batch{args.batch}", per_batch))
 
