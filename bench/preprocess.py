@@ -22,7 +22,6 @@ One thread for torch and for OpenCV by default (a pipeline stage gets one core o
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
