@@ -134,6 +134,9 @@ def build(spec: GraphSpec) -> Graph:
                 raise GraphError(f"{b.spec.where}: required input '{name}.{port}' ({inp.type}) is not connected")
         if b.is_source and b.cls.inputs:
             raise GraphError(f"{b.spec.where}: source node '{name}' cannot declare inputs")
+        if not b.is_source and not any(not e.back for e in b.in_edges.values()):
+            raise GraphError(f"{b.spec.where}: node '{name}' has no input connected (inputs: "
+                             f"{', '.join(b.cls.inputs) or 'none'}); only sources produce frames on their own")
     if not any(b.is_source for b in built.values()):
         raise GraphError(f"{spec.path or '<graph>'}: the graph has no source node")
     order = list(nx.lexicographical_topological_sort(dag, key=lambda n: list(built).index(n)))

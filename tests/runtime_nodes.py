@@ -53,6 +53,11 @@ class Slow(Node):
         delay: float = 0.0
         fail_at: int = -1
         jitter_by_index: bool = False
+        marker: str = ""
+
+    def setup(self, ctx):
+        if self.params.marker:       # lets a test know the run has started
+            open(self.params.marker, "w").close()
 
     def process(self, ctx, x):
         if ctx.index == self.params.fail_at:

@@ -272,3 +272,10 @@ def test_sources_start_only_after_every_node_is_set_up():
                    "sink": "test_collect"}, "edges": ["src.out -> s.x", "s.out -> sink.x"]}
     run_graph(g)
     assert [v for _, v, *_ in Collect.seen["sink"]] == [1.0, 1.0, 1.0]
+
+
+def test_a_non_source_node_without_a_connected_input_is_rejected():
+    g = {"nodes": {"src": "test_count", "sink": "test_collect", "lonely": "test_collect"},
+         "edges": ["src.out -> sink.x"]}
+    with pytest.raises(GraphError, match="node 'lonely' has no input connected"):
+        load_graph(g)

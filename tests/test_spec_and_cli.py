@@ -159,15 +159,18 @@ def test_sigint_drains_the_graph_and_prints_the_summary(tmp_path):
     plugins: [runtime_nodes]
     nodes:
       src: {kind: test_count, params: {n: 100000, fps: 200}}
-      slow: {kind: test_slow, params: {delay: 0.002}}
+      slow: {kind: test_slow, params: {delay: 0.002, marker: MARKER}}
       sink: test_collect
     edges: [src.out -> slow.x, slow.out -> sink.x]
-    """)
+    """.replace("MARKER", str(tmp_path / "started")))
     env = dict(os.environ, PYTHONPATH=str(TESTS) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen([sys.executable, "-m", "graphrun.runtime.cli", str(p), "-q", "--mode", "realtime",
                              "--out", str(tmp_path / "o")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
-    time.sleep(4)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "started").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)          # let some frames flow
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
