@@ -118,3 +118,12 @@ class ValueSource(Source):
 
     def generate(self, ctx):
         yield {"value": 1.0}
+
+
+@register("test_optional_only")
+class OptionalOnly(Node):
+    """A node whose only input is optional."""
+    x = Input(ANY, optional=True)
+
+    def process(self, ctx, x):
+        return None

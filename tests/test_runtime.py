@@ -275,7 +275,7 @@ def test_sources_start_only_after_every_node_is_set_up():
 
 
 def test_a_non_source_node_without_a_connected_input_is_rejected():
-    g = {"nodes": {"src": "test_count", "sink": "test_collect", "lonely": "test_collect"},
+    g = {"nodes": {"src": "test_count", "sink": "test_collect", "lonely": "test_optional_only"},
          "edges": ["src.out -> sink.x"]}
     with pytest.raises(GraphError, match="node 'lonely' has no input connected"):
         load_graph(g)
