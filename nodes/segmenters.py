@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Union
 
 import numpy as np
 import torch

@@ -7,8 +7,6 @@ both types), inputs fed twice, required inputs left open, cycles that are not ma
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
-
 import networkx as nx
 from pydantic import ValidationError
 
