@@ -170,8 +170,8 @@ def from_dict(data: Any, path: Optional[Path] = None) -> GraphSpec:
         raise GraphError(f"{where(data, 'nodes')}: 'nodes' must be a non-empty mapping of name -> {{kind, params}}")
     for name, body in nodes.items():
         w = where(nodes, name)
-        if name == "vars":
-            raise GraphError(f"{w}: 'vars' is reserved (--set vars.NAME=value sets a graph variable)")
+        if name in ("vars", "realtime"):
+            raise GraphError(f"{w}: '{name}' is reserved for --set {name}.NAME=value")
         if not isinstance(name, str) or not name.isidentifier():
             raise GraphError(f"{w}: node name '{name}' must be an identifier (letters, digits, _)")
         if isinstance(body, str):
@@ -251,7 +251,8 @@ def _positive_int(value: Any, what: str) -> int:
 def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
     """Apply ``node.param=value`` overrides (value parsed as YAML: 0.7, true, [1,2], text).
 
-    ``node.kind``, ``node.device``, ``node.workers``, ``node.on_error`` and ``node.enabled`` set the
+    ``vars.NAME=`` sets a graph variable, ``realtime.max_in_flight=`` (or ``deadline_ms``, ``speed``) a
+    realtime option. ``node.kind``, ``node.device``, ``node.workers``, ``node.on_error`` and ``node.enabled`` set the
     node's own fields (``--set report.enabled=false`` removes a node and its edges). A node whose
     kind is changed starts from that kind's defaults: ``--set source.kind=video_file source.path=a.mp4``.
     """
@@ -265,6 +266,11 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
         node, param = key.split(".", 1)
         if node == "vars":
             spec.vars[param] = raw
+            continue
+        if node == "realtime":
+            if param not in REALTIME_KEYS:
+                raise GraphError(f"--set {key}: unknown realtime option '{param}'{suggest(param, REALTIME_KEYS)}")
+            spec.realtime[param] = yaml.safe_load(raw)
             continue
         if node not in spec.nodes:
             raise GraphError(f"--set {key}: no node '{node}' in the graph{suggest(node, spec.nodes)}")

@@ -224,3 +224,10 @@ def test_changing_a_kind_drops_edges_from_ports_it_lacks_into_optional_inputs(tm
     assert [str(e) for e in g.edges] == ["src.out -> add.a", "add.out -> sink.x"]
     with pytest.raises(GraphError, match="has no output 'out'"):
         load_graph(p, overrides=["src.kind=test_value_source"])     # add.a is required
+
+
+def test_realtime_options_can_be_set_from_the_command_line(tmp_path):
+    p = write(tmp_path, GRAPH)
+    assert load_graph(p, overrides=["realtime.max_in_flight=3"]).spec.realtime["max_in_flight"] == 3
+    with pytest.raises(GraphError, match="unknown realtime option 'max_inflight'.*max_in_flight"):
+        load_graph(p, overrides=["realtime.max_inflight=3"])
