@@ -157,6 +157,7 @@ def from_dict(data: Any, path: Optional[Path] = None) -> GraphSpec:
         if key not in REALTIME_KEYS:
             raise GraphError(f"{where(rt, key)}: unknown realtime option '{key}'{suggest(str(key), REALTIME_KEYS)}")
     spec.realtime.update(rt)
+    check_realtime(spec.realtime, where(data, "realtime"))
     queue = data.get("queue") or {}
     spec.capacity = _positive_int(queue.get("capacity", 8), f"{where(data, 'queue')}: queue.capacity")
 
@@ -236,6 +237,18 @@ def _choice(value: Any, choices, what: str) -> str:
     return value
 
 
+def check_realtime(rt: dict, where: str) -> None:
+    """max_in_flight: positive int; deadline_ms: null or > 0; speed: > 0."""
+    _positive_int(rt.get("max_in_flight"), f"{where}: realtime.max_in_flight")
+    for key, allow_none in (("deadline_ms", True), ("speed", False)):
+        v = rt.get(key)
+        if v is None and allow_none:
+            continue
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
+            raise GraphError(f"{where}: realtime.{key} must be a positive number{' or null' if allow_none else ''}, "
+                             f"not {v!r}")
+
+
 def _bool(value: Any, what: str) -> bool:
     if not isinstance(value, bool):
         raise GraphError(f"{what} must be true or false, not {value!r}")
@@ -271,6 +284,7 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
             if param not in REALTIME_KEYS:
                 raise GraphError(f"--set {key}: unknown realtime option '{param}'{suggest(param, REALTIME_KEYS)}")
             spec.realtime[param] = yaml.safe_load(raw)
+            check_realtime(spec.realtime, f"--set {key}")
             continue
         if node not in spec.nodes:
             raise GraphError(f"--set {key}: no node '{node}' in the graph{suggest(node, spec.nodes)}")

@@ -231,3 +231,5 @@ def test_realtime_options_can_be_set_from_the_command_line(tmp_path):
     assert load_graph(p, overrides=["realtime.max_in_flight=3"]).spec.realtime["max_in_flight"] == 3
     with pytest.raises(GraphError, match="unknown realtime option 'max_inflight'.*max_in_flight"):
         load_graph(p, overrides=["realtime.max_inflight=3"])
+    with pytest.raises(GraphError, match="realtime.speed must be a positive number"):
+        load_graph(p, overrides=["realtime.speed=fast"])
