@@ -356,6 +356,7 @@ class Scheduler:
             self.bar = tqdm(total=total, unit="frame", desc=self.graph.spec.name, file=sys.stderr,
                             mininterval=0.5, dynamic_ncols=True, leave=False)
         restore = self._install_signals()
+        restore_threads = self._set_library_threads()
         t_start = time.perf_counter()
         try:
             for t in threads:
@@ -366,6 +367,7 @@ class Scheduler:
         finally:
             seconds = time.perf_counter() - t_start
             self._restore_signals(restore)
+            restore_threads()
             if self.bar is not None:
                 self.bar.close()
                 self.bar = None
@@ -399,6 +401,25 @@ class Scheduler:
                 "seconds": round(seconds, 4), "fps": round(tr.completed / seconds, 3) if seconds > 0 else 0.0,
                 "latency": tr.summary(), "drops": drops, "source_drops": self.source_drops,
                 "interrupted": self.draining.is_set(), "nodes": nodes, "results": self.results}
+
+    def _set_library_threads(self):
+        """Apply the graph's ``threads:`` (torch intra-op and OpenCV pools) for this run; returns the undo.
+
+        Each node already has its own thread: on few cores, one library thread per node (``torch: 1``)
+        usually beats every op splitting itself across cores that other nodes are using."""
+        wanted = self.graph.spec.threads
+        undo = []
+        if "torch" in wanted:
+            import torch
+            old = torch.get_num_threads()
+            torch.set_num_threads(wanted["torch"])
+            undo.append(lambda: torch.set_num_threads(old))
+        if "opencv" in wanted:
+            import cv2
+            old_cv = cv2.getNumThreads()
+            cv2.setNumThreads(wanted["opencv"])
+            undo.append(lambda: cv2.setNumThreads(old_cv))
+        return lambda: [u() for u in undo]
 
     def _install_signals(self):
         if threading.current_thread() is not threading.main_thread():

@@ -31,7 +31,9 @@ from .registry import suggest
 MODES = ("offline", "realtime")
 POLICIES = ("block", "drop_oldest", "drop_newest")
 ON_ERROR = ("stop", "skip")
-GRAPH_KEYS = ("name", "mode", "device", "plugins", "vars", "nodes", "edges", "realtime", "queue", "description")
+GRAPH_KEYS = ("name", "mode", "device", "plugins", "vars", "threads", "nodes", "edges", "realtime", "queue",
+              "description")
+THREAD_KEYS = ("torch", "opencv")
 NODE_KEYS = ("kind", "params", "device", "workers", "on_error", "enabled")
 EDGE_KEYS = ("from", "to", "back", "capacity", "policy")
 REALTIME_KEYS = ("max_in_flight", "deadline_ms", "speed")
@@ -76,6 +78,7 @@ class GraphSpec:
     realtime: dict = field(default_factory=lambda: {"max_in_flight": 1, "deadline_ms": None, "speed": 1.0})
     capacity: int = 8
     vars: dict = field(default_factory=dict)
+    threads: dict = field(default_factory=dict)   # {"torch": N, "opencv": N} for the run
     path: Optional[Path] = None
 
     @property
@@ -160,6 +163,14 @@ def from_dict(data: Any, path: Optional[Path] = None) -> GraphSpec:
     check_realtime(spec.realtime, where(data, "realtime"))
     queue = data.get("queue") or {}
     spec.capacity = _positive_int(queue.get("capacity", 8), f"{where(data, 'queue')}: queue.capacity")
+
+    threads = data.get("threads") or {}
+    if not isinstance(threads, dict):
+        raise GraphError(f"{where(data, 'threads')}: threads must be a mapping like {{torch: 1, opencv: 1}}")
+    for key, value in threads.items():
+        if key not in THREAD_KEYS:
+            raise GraphError(f"{where(threads, key)}: unknown threads key '{key}'{suggest(str(key), THREAD_KEYS)}")
+        spec.threads[key] = _positive_int(value, f"{where(threads, key)}: threads.{key}")
 
     variables = data.get("vars") or {}
     if not isinstance(variables, dict):

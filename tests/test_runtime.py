@@ -279,3 +279,27 @@ def test_a_non_source_node_without_a_connected_input_is_rejected():
          "edges": ["src.out -> sink.x"]}
     with pytest.raises(GraphError, match="node 'lonely' has no input connected"):
         load_graph(g)
+
+
+@register("test_torch_threads")
+class TorchThreads(Node):
+    """Emit torch's intra-op thread count as seen inside the node."""
+    x = Input(ANY)
+    out = Output(ANY)
+
+    def process(self, ctx, x):
+        import torch
+        return {"out": float(torch.get_num_threads())}
+
+
+def test_graph_threads_set_torch_pools_for_the_run_and_restore_them():
+    import torch
+    before = torch.get_num_threads()
+    g = {"threads": {"torch": 1}, "nodes": {"src": {"kind": "test_count", "params": {"n": 2}},
+                                             "t": "test_torch_threads", "sink": "test_collect"},
+         "edges": ["src.out -> t.x", "t.out -> sink.x"]}
+    run_graph(g)
+    assert [v for _, v, *_ in Collect.seen["sink"]] == [1.0, 1.0]
+    assert torch.get_num_threads() == before
+    with pytest.raises(GraphError, match="unknown threads key 'torhc'"):
+        load_graph(dict(g, threads={"torhc": 1}))
