@@ -50,3 +50,19 @@ def test_no_davis_sequence_loses_more_than_a_hundredth_of_j(results):
 def test_stabilized_osvos_masks_are_more_stable_under_flow_compensation(results):
     gain = np.mean([r["W_stab"] - r["W_raw"] for r in results.values()])
     assert gain >= 0.03, results
+
+
+def test_davis_graph_run_by_the_runtime_improves_car_shadow(tmp_path):
+    """The same chain as a YAML graph (recurrent loop through a back edge), run end to end."""
+    if not (DAVIS / "predictions" / "osvos" / "car-shadow").is_dir():
+        pytest.skip(f"DAVIS data not found in {DAVIS}")
+    from graphrun.runtime.run import run_graph
+
+    graph = Path(__file__).resolve().parents[1] / "graphs" / "davis.yaml"
+    stats = run_graph(graph, overrides=["vars.seq=car-shadow", "overlay.enabled=false", "report.enabled=false"],
+                      out_dir=tmp_path, device="cpu", log=lambda m: None).stats
+    summary = stats["results"]["metrics"]
+    assert stats["frames"] == 40 and stats["drops"] == 0
+    assert summary["stabilized"]["J"] >= summary["raw"]["J"] + 0.01, summary
+    assert summary["stabilized"]["warp_iou"] > summary["raw"]["warp_iou"], summary
+    assert len(list((tmp_path / "masks" / "stabilized").glob("*.png"))) == 40
