@@ -2,8 +2,8 @@
 
 ``batch`` emits on every N-th packet it receives and nothing (an empty packet) in between, so
 the node after it runs once per batch. The frame indices and pts of the batch's members travel on
-the ``info`` output. The last, partial batch is emitted by :meth:`Batch.flush` when the runtime
-supports an emitting flush at end of stream; otherwise it is dropped (counted in ``finish``).
+the ``info`` output. The last, partial batch is emitted by :meth:`Batch.flush`, which the runtime
+calls at end of stream (numbered after the last frame), unless ``partial: drop``.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class Batch(Node):
     Between batches the node emits nothing, so its consumer runs once per batch. ``info`` carries
     the member frames' ``indices`` and ``pts``. In realtime runs, frames dropped upstream are simply
     not in the batch (``indices`` shows the gaps). The partial last batch is emitted at end of
-    stream only if the runtime calls ``flush``; ``partial: drop`` discards it always.
+    stream (the runtime calls ``flush``); ``partial: drop`` discards it.
     """
 
     x = Input(TENSOR, doc="one tensor per frame, all of the same shape")
@@ -49,7 +49,7 @@ class Batch(Node):
         size: int = Field(8, ge=1, le=4096, description="frames per batch (N)")
         channels_last: bool = Field(False, description="lay 4-D batches out channels-last in memory")
         partial: Literal["emit", "drop"] = Field(
-            "emit", description="at end of stream: emit the last, smaller batch (needs runtime flush) or drop it")
+            "emit", description="at end of stream: emit the last, smaller batch or drop it")
 
     def setup(self, ctx):
         self._items, self._indices, self._pts = [], [], []
@@ -80,8 +80,7 @@ class Batch(Node):
         return self._emit()
 
     def finish(self, ctx):
-        if self._items:  # the runtime did not flush: say what was lost
+        if self._items:  # flush did not run (the run was stopped): say what was lost
             self.dropped_partial = len(self._items)
-            ctx.log(f"batch '{ctx.name}': {len(self._items)} frame(s) of the last partial batch were not emitted "
-                    f"(the runtime has no emitting flush)")
+            ctx.log(f"batch '{ctx.name}': {len(self._items)} frame(s) of the last partial batch were not emitted")
             self._items, self._indices, self._pts = [], [], []
