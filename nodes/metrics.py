@@ -439,7 +439,7 @@ class Metrics(Node):
         stab = summary.get("stabilized", {})
         if self._has_gt and stab.get("J") is not None:
             return stab["J"]
-        fid = _mean([f["fidelity"] for f in self._frames])
+        fid = stab.get("fidelity")
         if stab.get("warp_iou") is None or fid is None:
             return None
         return stab["warp_iou"] - 2.0 * max(0.0, self.params.min_fidelity - fid)

@@ -155,3 +155,20 @@ def test_stabilize_graph_runs_end_to_end_and_beats_the_raw_masks(tmp_path):
     assert s["stabilized"]["J"] >= s["raw"]["J"] - 0.01
     assert {"threshold", "confidence", "miss_streak"} <= set(data["frames"][-1]["info"])
     assert len(list((tmp_path / "masks" / "stabilized").glob("*.png"))) == 40
+
+
+def test_without_ground_truth_the_objective_is_stability_penalized_below_the_fidelity_floor(tmp_path):
+    from graphrun.nodes.metrics import Metrics
+    img = np.zeros((100, 100, 3), np.uint8)          # the masks' size, so the own flow applies
+    node = Metrics(Metrics.Params(min_fidelity=0.95))
+    ctx = Context(name="m", out_dir=str(tmp_path))
+    ctx.log = lambda msg: None
+    node.setup(ctx)
+    for i in range(4):
+        ctx.index = i
+        node.process(ctx, frame=_frame(i, img), raw=torch.from_numpy(box(size=40)),
+                     stabilized=torch.from_numpy(box(size=30)))
+    node.finish(ctx)
+    stab = ctx.results["metrics"]["stabilized"]
+    assert stab["J"] is None and stab["fidelity"] < 0.95
+    assert ctx.results["objective"] == pytest.approx(stab["warp_iou"] - 2 * (0.95 - stab["fidelity"]))
