@@ -59,7 +59,8 @@ class Inbox:
                     self._drop(pkt)
                     return
             q.append(pkt)
-            self.runner.stats.sample_queue(len(q))
+            if pkt is not END:           # the end marker is not a frame: keep it out of the occupancy
+                self.runner.stats.sample_queue(len(q))
             self.has_data.notify()
 
     def put_back(self, port: str, pkt) -> None:
