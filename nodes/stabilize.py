@@ -201,8 +201,8 @@ class EMA(Node):
     behind moving objects: use it for static scenes, or after motion_fusion with alpha >= 0.7.
     Resets when the map size changes or after ``ctx.skipped`` > reset_after dropped frames."""
 
-    inputs = {"prob": Input(PROB_MAP, doc="probability map")}
-    outputs = {"prob": Output(PROB_MAP, doc="averaged probability map")}
+    prob_in = Input(PROB_MAP, doc="probability map", name="prob")
+    prob_out = Output(PROB_MAP, doc="averaged probability map", name="prob")
     devices = ("cpu", "cuda")
 
     class Params(NodeParams):

@@ -80,11 +80,10 @@ class AreaGuard(Node):
     object's area, the previous object (warped) is shown instead, for at most ``confirm_frames``. ``info`` =
     {rejected_px, held}."""
 
-    inputs = {"mask": Input(MASK, doc="binary mask of frame t"),
-              "flow": Input(FLOW, optional=True,
-                            doc="backward flow, to move the previous output and the counters to frame t")}
-    outputs = {"mask": Output(MASK, doc="guarded mask"),
-               "info": Output(RECORD, doc="{rejected_px, held}")}
+    mask_in = Input(MASK, doc="binary mask of frame t", name="mask")
+    flow = Input(FLOW, optional=True, doc="backward flow, to move the previous output and the counters to frame t")
+    mask_out = Output(MASK, doc="guarded mask", name="mask")
+    info = Output(RECORD, doc="{rejected_px, held}")
 
     class Params(NodeParams):
         near_frac: float = Field(0.2, ge=0.0, le=2.0,
@@ -154,14 +153,13 @@ class AntiGhost(Node):
     and kept as is elsewhere (below threshold too), so evidence for a new region accumulates.
     ``info`` = {confidence: EWMA of the evidence, miss_streak: longest current streak}."""
 
-    inputs = {"mask": Input(MASK, doc="stabilized binary mask"),
-              "prob": Input(PROB_MAP, doc="fused probability map (motion_fusion.fused)"),
-              "raw": Input(PROB_MAP, optional=True, doc="the segmenter's own map of frame t"),
-              "score": Input(SCALAR, optional=True,
-                             doc="the segmenter's confidence that an object is present (0-1)")}
-    outputs = {"mask": Output(MASK, doc="mask without ghosts"),
-               "prob": Output(PROB_MAP, doc="stabilized probability map (feed it back through a back edge)"),
-               "info": Output(RECORD, doc="{confidence, miss_streak}")}
+    mask_in = Input(MASK, doc="stabilized binary mask", name="mask")
+    prob_in = Input(PROB_MAP, doc="fused probability map (motion_fusion.fused)", name="prob")
+    raw = Input(PROB_MAP, optional=True, doc="the segmenter's own map of frame t")
+    score = Input(SCALAR, optional=True, doc="the segmenter's confidence that an object is present (0-1)")
+    mask_out = Output(MASK, doc="mask without ghosts", name="mask")
+    prob_out = Output(PROB_MAP, doc="stabilized probability map (feed it back through a back edge)", name="prob")
+    info = Output(RECORD, doc="{confidence, miss_streak}")
     devices = ("cpu", "cuda")
 
     class Params(NodeParams):

@@ -44,7 +44,9 @@ class NoParams(NodeParams):
 
 @dataclass(frozen=True)
 class Input:
-    """An input port. ``optional`` ports may stay unconnected (the node then receives None)."""
+    """An input port, declared as a class attribute. ``optional`` ports may stay unconnected (the
+    node then receives None). The port is named after the attribute unless ``name`` is given,
+    which lets an input and an output share a name (``mask_in = Input(MASK, name="mask")``)."""
 
     type: PortType = ANY
     optional: bool = False
@@ -57,7 +59,7 @@ class Input:
 
 @dataclass(frozen=True)
 class Output:
-    """An output port."""
+    """An output port, declared as a class attribute (``name`` as for :class:`Input`)."""
 
     type: PortType = ANY
     doc: str = ""
@@ -135,13 +137,11 @@ class Node:
         for base in reversed(cls.__mro__):
             for attr, value in vars(base).items():
                 if isinstance(value, Input):
-                    ins[attr] = value.named(attr)
+                    port = value.name or attr
+                    ins[port] = value.named(port)
                 elif isinstance(value, Output):
-                    outs[attr] = value.named(attr)
-        if "inputs" in vars(cls) and isinstance(vars(cls)["inputs"], dict):
-            ins.update({k: v.named(k) for k, v in vars(cls)["inputs"].items()})
-        if "outputs" in vars(cls) and isinstance(vars(cls)["outputs"], dict):
-            outs.update({k: v.named(k) for k, v in vars(cls)["outputs"].items()})
+                    port = value.name or attr
+                    outs[port] = value.named(port)
         cls.inputs, cls.outputs = ins, outs
 
     def __init__(self, params: Optional[NodeParams] = None, **kwargs):
@@ -155,9 +155,11 @@ class Node:
         """Handle one aligned set of input packets; return {output_name: value} or None."""
         raise NotImplementedError(f"{type(self).__name__}.process")
 
-    # Optional: ``def flush(self, ctx) -> dict | None`` is called on the worker thread at end of
-    # stream, before the end is passed on; what it returns is emitted as one more packet
-    # (numbered after the last frame), e.g. a partial batch.
+    def flush(self, ctx: Context) -> Optional[dict]:
+        """End of stream, before the end is passed on: return what the node still holds (e.g. a
+        partial batch) as ``{output: value}``; it is emitted as one more packet, numbered after
+        the last frame. Branches joined later cannot align with it."""
+        return None
 
     def finish(self, ctx: Context) -> None:
         """Called once at a clean end of stream: sinks write their final files here."""
@@ -232,6 +234,9 @@ def function_node(fn: Callable, outputs: Optional[dict[str, PortType]] = None,
         return result
 
     attrs = {"Params": params_model, "stateless": stateless, "process": process,
-             "__doc__": fn.__doc__ or f"Function node {fn.__name__}.", "__module__": fn.__module__,
-             "inputs": ins, "outputs": {k: Output(t) for k, t in outputs.items()}}
+             "__doc__": fn.__doc__ or f"Function node {fn.__name__}.", "__module__": fn.__module__}
+    for port, inp in ins.items():
+        attrs[f"in_{port}"] = Input(inp.type, inp.optional, name=port)
+    for port, t in outputs.items():
+        attrs[f"out_{port}"] = Output(t, name=port)
     return type(fn.__name__, (Node,), attrs)
