@@ -5,7 +5,7 @@ import inspect as _inspect
 
 from pydantic_core import PydanticUndefined
 
-from .graph import Graph
+from .graph import BuiltGraph
 from .node import Node, Source
 
 
@@ -56,7 +56,7 @@ def describe_node(cls: type[Node]) -> str:
     return "\n".join(lines)
 
 
-def to_dot(graph: Graph) -> str:
+def to_dot(graph: BuiltGraph) -> str:
     """The graph as Graphviz DOT: one box per node, edges labelled with ports and types."""
     out = [f'digraph "{graph.spec.name}" {{', "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];',
            '  edge [fontname="Helvetica", fontsize=10];']

@@ -22,3 +22,10 @@ class NodeError(Exception):
 
 class UserInputError(Exception):
     """Bad input data a node can diagnose (a missing file, a corrupt video): a one-line message."""
+
+
+class Interrupted(Exception):
+    """A second SIGINT/SIGTERM stopped the run at once: what was written is partial."""
+
+    def __init__(self, msg: str = "interrupted twice: stopped at once; the outputs are partial"):
+        super().__init__(msg)

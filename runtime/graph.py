@@ -38,7 +38,9 @@ class BuiltNode:
 
 
 @dataclass
-class Graph:
+class BuiltGraph:
+    """A checked graph, ready to run: node classes and validated parameters, wired edges, order."""
+
     spec: GraphSpec
     nodes: dict                 # name -> BuiltNode, in topological order
     edges: list                 # EdgeSpec, forward and back
@@ -81,7 +83,8 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def build(spec: GraphSpec) -> Graph:
+def build(spec: GraphSpec) -> BuiltGraph:
+    """Check a flat spec (subgraphs already expanded) and build it."""
     disabled = {n for n, ns in spec.nodes.items() if not ns.enabled}
     if disabled:
         spec.nodes = {n: ns for n, ns in spec.nodes.items() if n not in disabled}
@@ -91,7 +94,7 @@ def build(spec: GraphSpec) -> Graph:
     graph_device = resolve_device(spec.device)
     built: dict[str, BuiltNode] = {}
     for name, ns in spec.nodes.items():
-        cls = registry.get_at(ns.kind, ns.where, name)
+        cls = ns.cls or registry.get_at(ns.kind, ns.where, name)
         params = _validate_params(cls, ns)
         device = resolve_device(ns.device) if ns.device else graph_device
         if device.split(":")[0] not in cls.devices:
@@ -100,6 +103,7 @@ def build(spec: GraphSpec) -> Graph:
             raise GraphError(f"{ns.where}: node '{name}' ({ns.kind}) keeps state between frames and cannot run "
                              f"with workers: {ns.workers}")
         built[name] = BuiltNode(ns, cls, params, device)
+    _check_ghost_ports(spec, built, disabled)
 
     dag = nx.DiGraph()
     dag.add_nodes_from(built)
@@ -108,13 +112,14 @@ def build(spec: GraphSpec) -> Graph:
         _check_edge(e, built)
         dst = built[e.dst]
         if e.dst_port in dst.in_edges:
+            first = dst.in_edges[e.dst_port]
             raise GraphError(f"{e.where}: input '{e.dst}.{e.dst_port}' is fed twice "
-                             f"(by {dst.in_edges[e.dst_port].src}.{dst.in_edges[e.dst_port].src_port} and {e.src}.{e.src_port})")
+                             f"(by {first.src}.{first.src_port} and {e.src}.{e.src_port})")
         dst.in_edges[e.dst_port] = e
         built[e.src].out_edges.setdefault(e.src_port, []).append(e)
         if e.back:
             if not dst.cls.inputs[e.dst_port].optional:
-                raise GraphError(f"{e.where}: back edge {e} feeds '{e.dst}.{e.dst_port}', which must be an optional "
+                raise GraphError(f"{e.where}: back edge {e.label()} feeds '{e.dst}.{e.dst_port}', which must be an optional "
                                  f"input (it receives None at the first frame)")
             if dst.spec.workers > 1:
                 raise GraphError(f"{e.where}: node '{e.dst}' receives a back edge and cannot run with several workers")
@@ -126,10 +131,14 @@ def build(spec: GraphSpec) -> Graph:
         names = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
         raise GraphError(f"{spec.path or '<graph>'}: the graph has a cycle ({names}); mark the edge that closes a "
                          f"recurrent loop with 'back: true' (it then delivers frame t-1's value at frame t)")
+    ghost_of = {t: name for name, targets in spec.inputs.items() for t in targets}
     for name, b in built.items():
         for port, inp in b.cls.inputs.items():
             if not inp.optional and port not in b.in_edges:
-                raise GraphError(f"{b.spec.where}: required input '{name}.{port}' ({inp.type}) is not connected")
+                ghost = ghost_of.get((name, port))
+                hint = (f" (it is the graph's input '{ghost}': feed it with Graph.iterate(inputs=...))"
+                        if ghost else _group_hint(spec, name, port))
+                raise GraphError(f"{b.spec.where}: required input '{name}.{port}' ({inp.type}) is not connected{hint}")
         if b.is_source and b.cls.inputs:
             raise GraphError(f"{b.spec.where}: source node '{name}' cannot declare inputs")
         if not b.is_source and not any(not e.back for e in b.in_edges.values()):
@@ -137,8 +146,49 @@ def build(spec: GraphSpec) -> Graph:
                              f"{', '.join(b.cls.inputs) or 'none'}); only sources produce frames on their own")
     if not any(b.is_source for b in built.values()):
         raise GraphError(f"{spec.path or '<graph>'}: the graph has no source node")
-    order = list(nx.lexicographical_topological_sort(dag, key=lambda n: list(built).index(n)))
-    return Graph(spec, {n: built[n] for n in order}, list(spec.edges), dag)
+    position = {n: i for i, n in enumerate(built)}
+    order = list(nx.lexicographical_topological_sort(dag, key=position.__getitem__))
+    return BuiltGraph(spec, {n: built[n] for n in order}, list(spec.edges), dag)
+
+
+def _group_hint(spec: GraphSpec, node: str, port: str) -> str:
+    """Name the subgraph input a user should have connected, when that is the open port."""
+    for prefix, group in spec.groups.items():
+        for ghost, targets in group.inputs.items():
+            if (node, port) in targets:
+                return f" (subgraph '{prefix}' ({group.kind}) input '{ghost}' needs a link: {prefix}.{ghost})"
+    return ""
+
+
+def _check_ghost_ports(spec: GraphSpec, built: dict, disabled: set) -> None:
+    """A subgraph's (or the graph's) declared ports name real inner ports, and an input that feeds
+    several inner ports feeds ports of one type."""
+    scopes = [(f"subgraph '{p}' ({g.kind}, {g.where})", g.inputs, g.outputs) for p, g in spec.groups.items()]
+    scopes.append((f"{spec.path or '<graph>'}", spec.inputs, spec.outputs))
+    for scope, inputs, outputs in scopes:
+        for ghost, targets in inputs.items():
+            types = []
+            for node, port in targets:
+                b = built.get(node)
+                if node in disabled:
+                    continue
+                if b is None or port not in b.cls.inputs:
+                    what = f"no node '{node}'" if b is None else \
+                        f"node '{node}' ({b.spec.kind}) has no input '{port}'{registry.suggest(port, b.cls.inputs)}"
+                    raise GraphError(f"{scope}: input '{ghost}' -> {node}.{port}: {what}")
+                types.append((f"{node}.{port}", b.cls.inputs[port].type))
+            for (a, ta), (c, tc) in zip(types, types[1:]):
+                if not (ta.compatible_with(tc) or tc.compatible_with(ta)):
+                    raise GraphError(f"{scope}: input '{ghost}' feeds {a} ({ta}) and {c} ({tc}), which accept "
+                                     f"different types")
+        for ghost, (node, port) in outputs.items():
+            b = built.get(node)
+            if node in disabled:
+                continue
+            if b is None or port not in b.cls.outputs:
+                what = f"no node '{node}'" if b is None else \
+                    f"node '{node}' ({b.spec.kind}) has no output '{port}'{registry.suggest(port, b.cls.outputs)}"
+                raise GraphError(f"{scope}: output '{ghost}' <- {node}.{port}: {what}")
 
 
 def _validate_params(cls, ns: NodeSpec):
@@ -173,7 +223,7 @@ def _dangling_after_kind_change(e: EdgeSpec, built: dict) -> bool:
 def _check_edge(e: EdgeSpec, built: dict) -> None:
     for node in (e.src, e.dst):
         if node not in built:
-            raise GraphError(f"{e.where}: edge {e}: no node '{node}'{registry.suggest(node, built)}")
+            raise GraphError(f"{e.where}: edge {e.label()}: no node '{node}'{registry.suggest(node, built)}")
     src, dst = built[e.src], built[e.dst]
     if e.src_port not in src.cls.outputs:
         raise GraphError(f"{e.where}: edge {e}: node '{e.src}' ({src.spec.kind}) has no output '{e.src_port}'"
@@ -183,5 +233,6 @@ def _check_edge(e: EdgeSpec, built: dict) -> None:
                          f"{registry.suggest(e.dst_port, dst.cls.inputs)}; inputs: {', '.join(dst.cls.inputs) or 'none'}")
     t_out, t_in = src.cls.outputs[e.src_port].type, dst.cls.inputs[e.dst_port].type
     if not t_out.compatible_with(t_in):
+        via = f" (edge {e.via})" if e.via else ""
         raise GraphError(f"{e.where}: type mismatch: {e.src}.{e.src_port} produces {t_out} but "
-                         f"{e.dst}.{e.dst_port} accepts {t_in}")
+                         f"{e.dst}.{e.dst_port} accepts {t_in}{via}")

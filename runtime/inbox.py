@@ -1,123 +1,141 @@
-"""The input side of a node: bounded queues per input, back-edge slots, alignment by frame index.
+"""The input side of a thread: bounded queues per input, back-edge slots, alignment by frame index.
 
 Every node emits exactly one packet per frame index on each output (``NOTHING`` when it produced
-nothing), so ``Inbox.take`` can hand the node one aligned set of inputs per index. Packets of an
-index that another branch dropped are discarded here (MediaPipe's timestamp bound, by index).
+nothing), so ``Inbox.take`` can hand its consumer one aligned set of inputs per index. Packets of
+an index that another branch dropped are discarded here (MediaPipe's timestamp bound, by index).
+An Inbox knows nothing of nodes or schedulers: its keys are opaque, and what a drop or a queue
+depth means is left to the callbacks it is given.
 """
 from __future__ import annotations
 
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Optional
-
-if TYPE_CHECKING:
-    from .scheduler import NodeRunner
+from typing import Callable, Hashable, Optional
 
 END = object()        # end of stream, travels as a packet
 NOTHING = object()    # "this node produced nothing for this index"
-_WAIT = 0.25          # seconds between checks of the stop flag while waiting
+WAIT = 0.25           # seconds between checks of the stop flag while waiting
 
 
 class Packet:
+    """One value on an edge: frame index, pts, the value, the producer's CUDA event, admission time."""
+
     __slots__ = ("index", "pts", "value", "event", "t0")
 
     def __init__(self, index, pts, value, event, t0):
         self.index, self.pts, self.value, self.event, self.t0 = index, pts, value, event, t0
 
 
-class Inbox:
-    """The input side of one node: a bounded queue per forward input and a slot per back edge."""
+def _ignore(*_):
+    return None
 
-    def __init__(self, runner: "NodeRunner", queues: dict, back_ports: list):
-        self.runner = runner
+
+class Inbox:
+    """Bounded queues (one per forward input key) and latest-value slots (one per back-edge key).
+
+    Args:
+        queues: key -> (capacity, policy), policy ``block`` | ``drop_oldest`` | ``drop_newest``.
+        back_keys: keys of back edges (each holds the latest packet put there).
+        stop: set when the run stops at once; every wait returns then.
+        on_drop: ``on_drop(key, index)`` for each packet dropped here (leaky queue, misalignment,
+            deadline).
+        on_depth: ``on_depth(key, depth)`` after each packet queued (occupancy statistics).
+        deadline: seconds; a set of inputs older than this (since admission) is dropped on take.
+    """
+
+    def __init__(self, queues: dict, back_keys=(), stop: Optional[threading.Event] = None,
+                 on_drop: Callable = _ignore, on_depth: Callable = _ignore, deadline: Optional[float] = None):
         self.lock = threading.Lock()
         self.has_data = threading.Condition(self.lock)
         self.has_space = threading.Condition(self.lock)
-        self.queues = {p: deque() for p in queues}
-        self.limits = queues                     # port -> (capacity, policy)
-        self.back = {p: None for p in back_ports}
+        self.queues = {k: deque() for k in queues}
+        self.limits = dict(queues)
+        self.back = {k: None for k in back_keys}
+        self.stop = stop or threading.Event()
+        self.on_drop, self.on_depth, self.deadline = on_drop, on_depth, deadline
         self.last_index: Optional[int] = None
         self.seq = 0
-        ms = runner.sched.rt.get("deadline_ms") if runner.sched.mode == "realtime" else None
-        self.deadline = ms / 1e3 if ms else None   # realtime: drop a frame older than this on arrival
 
-    def put(self, port: str, pkt) -> None:
-        stop = self.runner.sched.stop
+    def put(self, key: Hashable, pkt) -> None:
+        """Queue a packet (or END); blocks while a ``block`` queue is full."""
         with self.lock:
-            q = self.queues[port]
-            cap, policy = self.limits[port]
+            q = self.queues[key]
+            cap, policy = self.limits[key]
             if pkt is not END and len(q) >= cap:
                 if policy == "block":
-                    while len(q) >= cap and not stop.is_set():
-                        self.has_space.wait(_WAIT)
-                    if stop.is_set():
+                    while len(q) >= cap and not self.stop.is_set():
+                        self.has_space.wait(WAIT)
+                    if self.stop.is_set():
                         return
                 elif policy == "drop_oldest":
-                    self._drop(q.popleft())
+                    self._drop(key, q.popleft())
                 else:
-                    self._drop(pkt)
+                    self._drop(key, pkt)
                     return
             q.append(pkt)
             if pkt is not END:           # the end marker is not a frame: keep it out of the occupancy
-                self.runner.stats.sample_queue(len(q))
+                self.on_depth(key, len(q))
             self.has_data.notify()
 
-    def put_back(self, port: str, pkt) -> None:
+    def put_back(self, key: Hashable, pkt: Packet) -> None:
+        """Replace a back edge's latest packet."""
         with self.lock:
-            self.back[port] = pkt
+            self.back[key] = pkt
             self.has_data.notify_all()
 
-    def _drop(self, pkt) -> None:
-        if pkt is END:
-            return
-        self.runner.stats.drops += 1
-        self.runner.sched.tracker.drop(pkt.index)
+    def _drop(self, key, pkt) -> None:
+        if pkt is not END:
+            self.on_drop(key, pkt.index)
 
     def wake(self) -> None:
+        """Wake every waiting thread (after ``stop`` was set)."""
         with self.lock:
             self.has_data.notify_all()
             self.has_space.notify_all()
 
     def take(self):
-        """Block until one aligned set of inputs is ready. Returns (seq, pkts, back, skipped) or None at END."""
-        stop = self.runner.sched.stop
+        """Block until one aligned set of inputs is ready.
+
+        Returns ``(seq, packets, back)`` — ``seq`` counts the sets taken, ``packets`` maps each
+        forward key to its packet, ``back`` each back key to the producer's packet of the previous
+        set (None at the first) — or None at the end of every stream or when stopped.
+        """
         qs = self.queues
         with self.lock:
-            while not stop.is_set():
+            while not self.stop.is_set():
                 if all(qs.values()):
                     heads = [q[0] for q in qs.values()]
                     if any(h is END for h in heads):
                         if all(h is END for h in heads):
                             return None
-                        for q in qs.values():          # a stream ended: the rest can never align
+                        for key, q in qs.items():      # a stream ended: the rest can never align
                             if q[0] is not END:
-                                self._drop(q.popleft())
+                                self._drop(key, q.popleft())
                         self.has_space.notify_all()
                         continue
                     top = max(h.index for h in heads)
                     if any(h.index != top for h in heads):
-                        for q in qs.values():          # dropped upstream on another branch
+                        for key, q in qs.items():      # dropped upstream on another branch
                             while q and q[0] is not END and q[0].index < top:
-                                self._drop(q.popleft())
+                                self._drop(key, q.popleft())
                         self.has_space.notify_all()
                         continue
                     if self.back and self.last_index is not None and any(
                             b is None or b.index < self.last_index for b in self.back.values()):
-                        self.has_data.wait(_WAIT)      # the loop has not closed on the previous frame yet
+                        self.has_data.wait(WAIT)       # the loop has not closed on the previous frame yet
                         continue
-                    pkts = {p: q.popleft() for p, q in qs.items()}
+                    pkts = {k: q.popleft() for k, q in qs.items()}
+                    self.has_space.notify_all()
                     if self.deadline and time.perf_counter() - heads[0].t0 > self.deadline:
-                        self.runner.stats.drops += 1       # too late to be useful: drop here
-                        self.runner.sched.tracker.drop(top)
-                        self.has_space.notify_all()
+                        for key in pkts:               # too late to be useful: drop here (counted once)
+                            self.on_drop(key, top)
+                            break
                         continue
-                    back = {p: (None if self.last_index is None or b is None else b) for p, b in self.back.items()}
-                    skipped = 0 if self.last_index is None else max(0, top - self.last_index - 1)
+                    back = {k: (None if self.last_index is None else b) for k, b in self.back.items()}
                     self.last_index = top
                     seq = self.seq
                     self.seq += 1
-                    self.has_space.notify_all()
-                    return seq, pkts, back, skipped
-                self.has_data.wait(_WAIT)
+                    return seq, pkts, back
+                self.has_data.wait(WAIT)
         return None

@@ -4,6 +4,9 @@
 * Installed packages register through the entry-point group ``graphrun.nodes``: each entry point
   is a module (imported; it registers on import) or a Node class (registered under the entry name).
 * A graph's ``plugins:`` list names modules or ``.py`` files (relative to the graph file).
+* Subgraphs (graphs used as nodes) are registered by name too: ``register_subgraph("name", path)``
+  or ``@subgraph("name")`` on a function that returns a ``graphrun.Graph``; the YAML files in the
+  package's ``graphs/subgraphs/`` are registered under their file names.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from .errors import GraphError
 from .node import Node, function_node
 
 _REGISTRY: dict[str, type[Node]] = {}
+_SUBGRAPHS: dict[str, object] = {}     # name -> Path of a YAML file, or a function returning a Graph
 _BUILTINS_LOADED = False
 _ENTRY_POINTS_LOADED = False
 ENTRY_POINT_GROUP = "graphrun.nodes"
@@ -49,12 +53,38 @@ def _qualname(cls) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def register_subgraph(name: str, source) -> None:
+    """Register a subgraph: a YAML file (path) or a function returning a ``graphrun.Graph``."""
+    if name in _REGISTRY:
+        raise GraphError(f"cannot register subgraph '{name}': a node kind has that name")
+    _SUBGRAPHS[name] = Path(source) if isinstance(source, (str, Path)) else source
+
+
+def subgraph(name: str) -> Callable:
+    """Decorator: register a function that builds a subgraph (a MediaPipe-style builder function).
+    Its keyword arguments are the subgraph's parameters; it returns a ``graphrun.Graph`` with
+    declared ``inputs`` and ``outputs``."""
+
+    def deco(fn):
+        register_subgraph(name, fn)
+        return fn
+
+    return deco
+
+
+def shipped_graphs_dir() -> Path:
+    """The package's ``graphs/`` folder (ready graphs; subgraphs in ``graphs/subgraphs/``)."""
+    return Path(importlib.import_module("graphrun").__file__).resolve().parent / "graphs"
+
+
 def load_builtins() -> None:
-    """Import the built-in node library and installed plugins (once)."""
+    """Import the built-in node library, the shipped subgraphs and installed plugins (once)."""
     global _BUILTINS_LOADED, _ENTRY_POINTS_LOADED
     if not _BUILTINS_LOADED:
         _BUILTINS_LOADED = True
         importlib.import_module("graphrun.nodes")
+        for path in sorted((shipped_graphs_dir() / "subgraphs").glob("*.yaml")):
+            _SUBGRAPHS.setdefault(path.stem, path)
     if not _ENTRY_POINTS_LOADED:
         _ENTRY_POINTS_LOADED = True
         from importlib.metadata import entry_points
@@ -101,7 +131,32 @@ def get(name: str) -> type[Node]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise GraphError(f"unknown node kind '{name}'{suggest(name, _REGISTRY)}") from None
+        hint = " (a subgraph: use it as a graph node, or graphrun inspect)" if name in _SUBGRAPHS else \
+            suggest(name, list(_REGISTRY) + list(_SUBGRAPHS))
+        raise GraphError(f"unknown node kind '{name}'{hint}") from None
+
+
+def find_subgraph(kind: str, base_dir: Optional[Path] = None):
+    """What ``kind`` names if it is a subgraph: a YAML Path or a builder function; None for a node kind.
+
+    A kind ending in ``.yaml``/``.yml`` or holding a ``/`` is a file (relative to ``base_dir``);
+    otherwise a registered node kind wins over a registered subgraph of the same name."""
+    if kind.endswith((".yaml", ".yml")) or "/" in kind:
+        path = Path(kind).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        if not path.is_file():
+            raise GraphError(f"subgraph file not found: {path}")
+        return path
+    load_builtins()
+    if kind in _REGISTRY:
+        return None
+    return _SUBGRAPHS.get(kind)
+
+
+def all_subgraphs() -> dict:
+    load_builtins()
+    return dict(sorted(_SUBGRAPHS.items()))
 
 
 def get_at(name: str, where: str, node: str) -> type[Node]:

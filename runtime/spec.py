@@ -6,18 +6,24 @@ A graph file::
     mode: offline            # offline | realtime
     device: auto             # auto | cpu | cuda | cuda:N
     plugins: [my_pkg.nodes, ./extra_nodes.py]
+    executor: fused          # fused | per_node | inline
     realtime: {max_in_flight: 1, deadline_ms: null, speed: 1.0}
     queue: {capacity: 8}     # default per-edge queue
     nodes:
       src: {kind: synthetic_scene, params: {frames: 60}}
       seg: {kind: bg_subtract, workers: 1, on_error: stop, device: cpu}
+      stab: {kind: stabilizer, params: {fuse: {beta_fill: 0.9}}}   # a subgraph
     edges:
       - src.frame -> seg.frame
       - {from: ema.prob, to: warp.prev, back: true}
-      - {from: a.x, to: b.y, capacity: 4, policy: drop_oldest}
+      - {from: a.x, to: b.y, capacity: 4, policy: drop_oldest}     # a queue: a thread boundary
+      - {from: seg.prob, to: stab.current, queue: true}
+    inputs: {current: [fuse.current, ghost.raw]}   # ghost ports (subgraphs, graphs fed from Python)
+    outputs: {mask: ghost.mask}
 """
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,18 +35,22 @@ from .errors import GraphError
 from .registry import suggest
 
 MODES = ("offline", "realtime")
+EXECUTORS = ("fused", "per_node", "inline")
 POLICIES = ("block", "drop_oldest", "drop_newest")
 ON_ERROR = ("stop", "skip")
-GRAPH_KEYS = ("name", "mode", "device", "plugins", "vars", "threads", "nodes", "edges", "realtime", "queue",
-              "description")
+GRAPH_KEYS = ("name", "mode", "device", "executor", "plugins", "vars", "threads", "nodes", "edges", "realtime",
+              "queue", "description", "inputs", "outputs")
 THREAD_KEYS = ("torch", "opencv")
 NODE_KEYS = ("kind", "params", "device", "workers", "on_error", "enabled")
-EDGE_KEYS = ("from", "to", "back", "capacity", "policy")
+EDGE_KEYS = ("from", "to", "back", "capacity", "policy", "queue")
 REALTIME_KEYS = ("max_in_flight", "deadline_ms", "speed")
 
 
 @dataclass
 class NodeSpec:
+    """One node of a graph file. ``kind`` names a registered node or a subgraph (a registered
+    name or a ``.yaml`` path); ``cls`` is a Node class given directly from Python instead."""
+
     name: str
     kind: str
     params: dict = field(default_factory=dict)
@@ -50,6 +60,7 @@ class NodeSpec:
     enabled: bool = True
     kind_changed: bool = False   # by --set node.kind=...: edges from ports it lacks may be dropped
     where: str = ""
+    cls: Optional[type] = None
 
 
 @dataclass
@@ -62,16 +73,33 @@ class EdgeSpec:
     capacity: Optional[int] = None
     policy: Optional[str] = None
     where: str = ""
+    queue: bool = False          # an explicit queue: a thread boundary (also implied by capacity or policy)
+    via: str = ""                # the subgraph ports this edge was wired through, for messages
 
     def __str__(self) -> str:
         return f"{self.src}.{self.src_port} -> {self.dst}.{self.dst_port}"
 
+    @property
+    def is_queue(self) -> bool:
+        """The user asked for a queue here (GStreamer's ``queue``): the consumer runs on its own thread."""
+        return self.queue or self.capacity is not None or self.policy is not None
+
+    def label(self) -> str:
+        """The edge as the user wrote it (through subgraph ports), for messages."""
+        return self.via or str(self)
+
 
 @dataclass
 class GraphSpec:
+    """A graph as written: settings, nodes, edges and ghost ports (``inputs``: name -> list of
+    ``(node, port)`` it feeds; ``outputs``: name -> ``(node, port)``). ``groups`` is filled when
+    subgraph nodes are expanded: node prefix -> what it was (for messages, ``dot`` and stats)."""
+
     name: str = "graph"
     mode: str = "offline"
     device: str = "auto"
+    executor: str = "fused"
+    description: str = ""
     plugins: list = field(default_factory=list)
     nodes: dict = field(default_factory=dict)
     edges: list = field(default_factory=list)
@@ -79,11 +107,20 @@ class GraphSpec:
     capacity: int = 8
     vars: dict = field(default_factory=dict)
     threads: dict = field(default_factory=dict)   # {"torch": N, "opencv": N} for the run
+    inputs: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)
+    groups: dict = field(default_factory=dict)
     path: Optional[Path] = None
+    set_keys: set = field(default_factory=set)    # graph-level keys the file set (a subgraph may set few)
 
     @property
     def base_dir(self) -> Optional[Path]:
         return self.path.parent if self.path else None
+
+    def copy(self) -> "GraphSpec":
+        """A deep copy (node classes given from Python are shared, not copied)."""
+        memo = {id(ns.cls): ns.cls for ns in self.nodes.values() if ns.cls is not None}
+        return copy.deepcopy(self, memo)
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -147,8 +184,11 @@ def from_dict(data: Any, path: Optional[Path] = None) -> GraphSpec:
         if key not in GRAPH_KEYS:
             raise GraphError(f"{where(data, key)}: unknown key '{key}'{suggest(str(key), GRAPH_KEYS)}")
     spec = GraphSpec(path=path, name=str(data.get("name") or (path.stem if path else "graph")))
-    spec.mode = _choice(data.get("mode", "offline"), MODES, f"{where(data, 'mode')}: mode")
+    spec.set_keys = set(data)
+    spec.mode = check_choice(data.get("mode", "offline"), MODES, f"{where(data, 'mode')}: mode")
     spec.device = str(data.get("device", "auto"))
+    spec.executor = check_choice(data.get("executor", "fused"), EXECUTORS, f"{where(data, 'executor')}: executor")
+    spec.description = str(data.get("description") or "")
     plugins = data.get("plugins") or []
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         raise GraphError(f"{where(data, 'plugins')}: plugins must be a list of module names or .py paths")
@@ -200,7 +240,7 @@ def from_dict(data: Any, path: Optional[Path] = None) -> GraphSpec:
             name=name, kind=str(body["kind"]), params=dict(params),
             device=None if body.get("device") is None else str(body["device"]),
             workers=_positive_int(body.get("workers", 1), f"{where(body, 'workers')}: node '{name}': workers"),
-            on_error=_choice(body.get("on_error", "stop"), ON_ERROR, f"{where(body, 'on_error')}: node '{name}': on_error"),
+            on_error=check_choice(body.get("on_error", "stop"), ON_ERROR, f"{where(body, 'on_error')}: node '{name}': on_error"),
             enabled=_bool(body.get("enabled", True), f"{where(body, 'enabled')}: node '{name}': enabled"),
             where=w)
 
@@ -210,7 +250,29 @@ def from_dict(data: Any, path: Optional[Path] = None) -> GraphSpec:
     for i, item in enumerate(edges):
         w = where(item) if isinstance(item, _Located) else f"{where(data, 'edges')} (edge {i + 1})"
         spec.edges.append(_edge(item, w))
+    spec.inputs, spec.outputs = _ghost_ports(data, where)
     return spec
+
+
+def _ghost_ports(data: dict, where) -> tuple[dict, dict]:
+    """``inputs: {name: node.port | [node.port, ...]}``, ``outputs: {name: node.port}``."""
+    ins, outs = {}, {}
+    for key, store in (("inputs", ins), ("outputs", outs)):
+        ports = data.get(key) or {}
+        if not isinstance(ports, dict):
+            raise GraphError(f"{where(data, key)}: {key} must be a mapping of name -> node.port")
+        for name, target in ports.items():
+            w = where(ports, name)
+            if not isinstance(name, str) or not name.isidentifier():
+                raise GraphError(f"{w}: {key[:-1]} name '{name}' must be an identifier")
+            if key == "inputs":
+                targets = target if isinstance(target, list) else [target]
+                if not targets:
+                    raise GraphError(f"{w}: input '{name}' must name at least one node.port")
+                store[name] = [_endpoint(t, w) for t in targets]
+            else:
+                store[name] = _endpoint(target, w)
+    return ins, outs
 
 
 def _edge(item: Any, w: str) -> EdgeSpec:
@@ -228,11 +290,13 @@ def _edge(item: Any, w: str) -> EdgeSpec:
     dst, dp = _endpoint(item["to"], w)
     policy = item.get("policy")
     if policy is not None:
-        policy = _choice(policy, POLICIES, f"{w}: edge policy")
+        policy = check_choice(policy, POLICIES, f"{w}: edge policy")
     cap = item.get("capacity")
     if cap is not None:
         cap = _positive_int(cap, f"{w}: edge capacity")
-    return EdgeSpec(src, sp, dst, dp, bool(item.get("back", False)), cap, policy, w)
+    back = _bool(item.get("back", False), f"{w}: edge back")
+    queue = _bool(item.get("queue", False), f"{w}: edge queue")
+    return EdgeSpec(src, sp, dst, dp, back, cap, policy, w, queue=queue)
 
 
 def _endpoint(text: Any, w: str) -> tuple[str, str]:
@@ -242,7 +306,7 @@ def _endpoint(text: Any, w: str) -> tuple[str, str]:
     return node.strip(), port.strip()
 
 
-def _choice(value: Any, choices, what: str) -> str:
+def check_choice(value: Any, choices, what: str) -> str:
     if value not in choices:
         raise GraphError(f"{what} must be one of {', '.join(choices)}, not '{value}'{suggest(str(value), choices)}")
     return value
@@ -279,6 +343,7 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
     realtime option. ``node.kind``, ``node.device``, ``node.workers``, ``node.on_error`` and ``node.enabled`` set the
     node's own fields (``--set report.enabled=false`` removes a node and its edges). A node whose
     kind is changed starts from that kind's defaults: ``--set source.kind=video_file source.path=a.mp4``.
+    ``stab.fuse.beta_fill=0.7`` reaches inside the subgraph node ``stab``.
     """
     overrides = list(overrides or [])
     # a new kind starts from its own defaults: apply kind changes first, dropping the file's params
@@ -287,36 +352,55 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
         if "=" not in text or "." not in text.split("=", 1)[0]:
             raise GraphError(f"--set '{text}' must look like node.param=value")
         key, raw = text.split("=", 1)
-        node, param = key.split(".", 1)
-        if node == "vars":
-            spec.vars[param] = raw
-            continue
-        if node == "realtime":
-            if param not in REALTIME_KEYS:
-                raise GraphError(f"--set {key}: unknown realtime option '{param}'{suggest(param, REALTIME_KEYS)}")
-            spec.realtime[param] = yaml.safe_load(raw)
-            check_realtime(spec.realtime, f"--set {key}")
-            continue
-        if node not in spec.nodes:
-            raise GraphError(f"--set {key}: no node '{node}' in the graph{suggest(node, spec.nodes)}")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        ns = spec.nodes[node]
-        if param == "kind":
-            if str(value) != ns.kind:
-                ns.kind, ns.params, ns.kind_changed = str(value), {}, True
-        elif param == "device":
-            ns.device = str(value)
-        elif param == "workers":
-            ns.workers = _positive_int(value, f"--set {key}")
-        elif param == "enabled":
-            ns.enabled = _bool(value, f"--set {key}")
-        elif param == "on_error":
-            ns.on_error = _choice(value, ON_ERROR, f"--set {key}")
+        if key.startswith("vars."):
+            value = raw                    # variables are text, substituted into parameters
         else:
-            ns.params[param] = value
+            try:
+                value = yaml.safe_load(raw) if raw.strip() else ""
+            except yaml.YAMLError:
+                value = raw
+        set_value(spec, key, value, f"--set {key}")
+
+
+NODE_FIELDS = ("kind", "device", "workers", "on_error", "enabled")
+
+
+def set_value(spec: GraphSpec, key: str, value: Any, origin: str) -> None:
+    """Set one ``node.param`` (or ``vars.x``, ``realtime.x``, ``node.field``, ``sub.inner.param``)."""
+    node, _, param = key.partition(".")
+    if not param:
+        raise GraphError(f"{origin}: '{key}' must look like node.param")
+    if node == "vars":
+        spec.vars[param] = value
+        return
+    if node == "realtime":
+        if param not in REALTIME_KEYS:
+            raise GraphError(f"{origin}: unknown realtime option '{param}'{suggest(param, REALTIME_KEYS)}")
+        spec.realtime[param] = value
+        check_realtime(spec.realtime, origin)
+        return
+    if node not in spec.nodes:
+        raise GraphError(f"{origin}: no node '{node}' in the graph{suggest(node, spec.nodes)}")
+    ns = spec.nodes[node]
+    if param == "kind":
+        if str(value) != ns.kind:
+            ns.kind, ns.params, ns.kind_changed, ns.cls = str(value), {}, True, None
+    elif param == "device":
+        ns.device = str(value)
+    elif param == "workers":
+        ns.workers = _positive_int(value, origin)
+    elif param == "enabled":
+        ns.enabled = _bool(value, origin)
+    elif param == "on_error":
+        ns.on_error = check_choice(value, ON_ERROR, origin)
+    elif "." in param:                 # inside a subgraph: kept as {inner: {rest: value}} until expanded
+        inner, _, rest = param.partition(".")
+        nested = ns.params.setdefault(inner, {})
+        if not isinstance(nested, dict):
+            raise GraphError(f"{origin}: node '{node}' ({ns.kind}) has a parameter '{inner}', not a node of a subgraph")
+        nested[rest] = value
+    else:
+        ns.params[param] = value
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -347,3 +431,46 @@ def substitute_vars(spec: GraphSpec) -> None:
 
     for name, ns in spec.nodes.items():
         ns.params = {k: fill(v, name, k) for k, v in ns.params.items()}
+
+
+def to_dict(spec: GraphSpec) -> dict:
+    """The graph as the structure of its YAML file (defaults left out): ``from_dict`` reads it back."""
+    out: dict = {"name": spec.name}
+    if spec.description:
+        out["description"] = spec.description
+    defaults = GraphSpec()
+    for key in ("mode", "device", "executor"):
+        if getattr(spec, key) != getattr(defaults, key):
+            out[key] = getattr(spec, key)
+    for key in ("plugins", "vars", "threads"):
+        if getattr(spec, key):
+            out[key] = copy.deepcopy(getattr(spec, key))
+    if spec.realtime != defaults.realtime:
+        out["realtime"] = dict(spec.realtime)
+    if spec.capacity != defaults.capacity:
+        out["queue"] = {"capacity": spec.capacity}
+    nodes = {}
+    for name, ns in spec.nodes.items():
+        if ns.cls is not None and not ns.cls.kind:
+            raise GraphError(f"node '{name}' is a Python class ({ns.cls.__qualname__}) that is not registered: "
+                             f"register it (@register(\"kind\")) to write the graph as YAML")
+        body: dict = {"kind": ns.cls.kind if ns.cls is not None else ns.kind}
+        if ns.params:
+            body["params"] = copy.deepcopy(ns.params)
+        for key, default in (("device", None), ("workers", 1), ("on_error", "stop"), ("enabled", True)):
+            if getattr(ns, key) != default:
+                body[key] = getattr(ns, key)
+        nodes[name] = body
+    out["nodes"] = nodes
+    edges = []
+    for e in spec.edges:
+        extra = {k: getattr(e, k) for k, default in (("back", False), ("capacity", None), ("policy", None),
+                                                      ("queue", False)) if getattr(e, k) != default}
+        edges.append({"from": f"{e.src}.{e.src_port}", "to": f"{e.dst}.{e.dst_port}", **extra} if extra else str(e))
+    out["edges"] = edges
+    if spec.inputs:
+        out["inputs"] = {k: [f"{n}.{p}" for n, p in v] if len(v) > 1 else f"{v[0][0]}.{v[0][1]}"
+                         for k, v in spec.inputs.items()}
+    if spec.outputs:
+        out["outputs"] = {k: f"{n}.{p}" for k, (n, p) in spec.outputs.items()}
+    return out

@@ -137,19 +137,26 @@ class Trace:
 
 def format_summary(stats: dict) -> str:
     """The end-of-run table: one row per node, then the run's totals."""
-    rows = [("node", "kind", "device", "packets", "mean ms", "p50 ms", "p99 ms", "total s", "queue", "drops")]
+    rows = [("node", "kind", "device", "thread", "packets", "mean ms", "p50 ms", "p99 ms", "total s", "queue",
+             "drops", "errors")]
     for name, s in stats["nodes"].items():
         f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-        rows.append((name, s["kind"], s["device"], str(s["packets"]), f(s["mean_ms"]), f(s["p50_ms"]), f(s["p99_ms"]),
-                     f"{s['total_s']:.2f}", f"{s['queue_mean']:.1f}/{s['queue_max']}", str(s["drops"])))
+        thread = f"T{s.get('thread', 0)}" + (f"x{s['workers']}" if s.get("workers", 1) > 1 else "")
+        rows.append((name, s["kind"], s["device"], thread, str(s["packets"]), f(s["mean_ms"]), f(s["p50_ms"]),
+                     f(s["p99_ms"]), f"{s['total_s']:.2f}", f"{s['queue_mean']:.1f}/{s['queue_max']}", str(s["drops"]),
+                     str(s.get("errors", 0))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines = ["  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "-" * len(lines[0]))
     lat = stats["latency"]
     lat_txt = ("-" if lat["p50_ms"] is None else
                f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, jitter {lat['jitter_ms']:.1f} ms")
     lines.append("-" * len(lines[0]))
-    lines.append(f"{stats['mode']}: {stats['frames']} frames in {stats['seconds']:.2f} s = {stats['fps']:.1f} fps; "
+    errors = sum(s.get("errors", 0) for s in stats["nodes"].values())
+    lines.append(f"{stats['mode']}: {stats['frames']} frames in {stats['seconds']:.2f} s = {stats['fps']:.1f} fps "
+                 f"({stats.get('executor', 'fused')} executor, {stats.get('threads', '?')} threads); "
                  f"latency {lat_txt}; dropped {stats['drops']} frames"
-                 + (f" ({stats['source_drops']} at the source)" if stats.get("source_drops") else ""))
+                 + (f" ({stats['source_drops']} at the source)" if stats.get("source_drops") else "")
+                 + (f"; {errors} frame(s) skipped on errors (on_error: skip)" if errors else "")
+                 + ("; INTERRUPTED" if stats.get("interrupted") else ""))
     return "\n".join(lines)

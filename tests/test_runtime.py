@@ -17,12 +17,21 @@ def chain(n=20, **extra):
     return g
 
 
+EXECUTORS = ["fused", "per_node", "inline"]
+
+
+@pytest.fixture(params=EXECUTORS)
+def executor(request):
+    """Per-frame semantics are the same whichever executor runs the graph."""
+    return request.param
+
+
 def graphrun_threads():
     return [t for t in threading.enumerate() if t.name.startswith("graphrun:")]
 
 
-def test_every_frame_reaches_the_sink_in_order_offline():
-    stats = run_graph(chain(50)).stats
+def test_every_frame_reaches_the_sink_in_order_offline(executor):
+    stats = run_graph(chain(50), executor=executor).stats
     assert [i for i, *_ in Collect.seen["sink"]] == list(range(50))
     assert stats["frames"] == 50 and stats["drops"] == 0
 
@@ -43,10 +52,10 @@ def test_cycle_without_back_edge_is_rejected():
         load_graph(g)
 
 
-def test_back_edge_delivers_previous_frames_output():
+def test_back_edge_delivers_previous_frames_output(executor):
     g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 6}}, "add": "test_add", "sink": "test_collect"},
          "edges": ["src.out -> add.a", {"from": "add.out", "to": "add.prev", "back": True}, "add.out -> sink.x"]}
-    run_graph(g)
+    run_graph(g, executor=executor)
     # out_t = t + out_{t-1}: running sums
     assert [v for _, v, *_ in Collect.seen["sink"]] == [0.0, 1.0, 3.0, 6.0, 10.0, 15.0]
 
@@ -90,7 +99,7 @@ def test_registering_a_kind_twice_is_an_error():
             x = Input(ANY)
 
 
-def test_function_form_turns_annotated_arguments_into_ports_and_defaults_into_params():
+def test_function_form_turns_annotated_arguments_into_ports_and_defaults_into_params(executor):
     @register("test_scale_fn")
     def scale(x: SCALAR, factor: float = 2.0) -> SCALAR:
         """Multiply by a factor."""
@@ -99,7 +108,7 @@ def test_function_form_turns_annotated_arguments_into_ports_and_defaults_into_pa
     g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 3}},
                    "s": {"kind": "test_scale_fn", "params": {"factor": 10}}, "sink": "test_collect"},
          "edges": ["src.out -> s.x", "s.out -> sink.x"]}
-    run_graph(g)
+    run_graph(g, executor=executor)
     assert [v for _, v, *_ in Collect.seen["sink"]] == [0.0, 10.0, 20.0]
 
 
@@ -110,12 +119,12 @@ def test_overrides_set_node_parameters():
         run_graph(chain(5), overrides=["scr.n=3"])
 
 
-def test_workers_run_a_stateless_node_in_parallel_and_keep_frame_order():
+def test_workers_run_a_stateless_node_in_parallel_and_keep_frame_order(executor):
     g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 30}},
                    "slow": {"kind": "test_slow", "workers": 3, "params": {"delay": 0.004, "jitter_by_index": True}},
                    "sink": "test_collect"},
          "edges": ["src.out -> slow.x", "slow.out -> sink.x"]}
-    run_graph(g)
+    run_graph(g, executor=executor)
     assert [v for _, v, *_ in Collect.seen["sink"]] == [float(i) for i in range(30)]
 
 
@@ -126,22 +135,22 @@ def test_workers_on_a_stateful_node_are_rejected():
         load_graph(g)
 
 
-def test_empty_outputs_keep_a_join_aligned_by_index():
+def test_empty_outputs_keep_a_join_aligned_by_index(executor):
     g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 8}}, "odd": "test_odd_only", "sink": "test_collect"},
          "edges": ["src.out -> odd.x", "src.out -> sink.y", "odd.out -> sink.x"]}
-    run_graph(g)
+    run_graph(g, executor=executor)
     got = Collect.seen["sink"]
     assert [(i, x, y) for i, x, y, _ in got] == [(i, float(i), float(i)) for i in range(1, 8, 2)]
 
 
-def test_realtime_drops_frames_under_a_slow_node_and_offline_drops_none():
+def test_realtime_drops_frames_under_a_slow_node_and_offline_drops_none(executor):
     def g():
         return {"nodes": {"src": {"kind": "test_count", "params": {"n": 40, "fps": 100}},
                           "slow": {"kind": "test_slow", "params": {"delay": 0.02}}, "sink": "test_collect"},
                 "edges": ["src.out -> slow.x", "slow.out -> sink.x"]}
-    offline = run_graph(g(), mode="offline").stats
+    offline = run_graph(g(), mode="offline", executor=executor).stats
     assert offline["frames"] == 40 and offline["drops"] == 0
-    realtime = run_graph(g(), mode="realtime").stats
+    realtime = run_graph(g(), mode="realtime", executor=executor).stats
     seen = Collect.seen["sink"]
     assert realtime["drops"] > 0
     assert realtime["frames"] + realtime["drops"] == 40
@@ -159,28 +168,28 @@ def test_leaky_queue_drop_newest_counts_drops_at_the_consumer():
     assert stats["frames"] + stats["drops"] == 50
 
 
-def test_a_node_raising_mid_stream_stops_the_run_with_node_and_frame_and_no_thread_left():
+def test_a_node_raising_mid_stream_stops_the_run_with_node_and_frame_and_no_thread_left(executor):
     g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 1000}},
                    "slow": {"kind": "test_slow", "params": {"fail_at": 7}}, "sink": "test_collect"},
          "edges": ["src.out -> slow.x", "slow.out -> sink.x"]}
     with pytest.raises(NodeError, match=r"node 'slow' failed at frame 7: ValueError: boom"):
-        run_graph(g)
+        run_graph(g, executor=executor)
     assert graphrun_threads() == []
 
 
-def test_on_error_skip_counts_the_error_and_goes_on():
+def test_on_error_skip_counts_the_error_and_goes_on(executor):
     g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 10}},
                    "slow": {"kind": "test_slow", "on_error": "skip", "params": {"fail_at": 3}}, "sink": "test_collect"},
          "edges": ["src.out -> slow.x", "slow.out -> sink.x"]}
-    stats = run_graph(g).stats
+    stats = run_graph(g, executor=executor).stats
     assert stats["nodes"]["slow"]["errors"] == 1
     assert [i for i, *_ in Collect.seen["sink"]] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
 
 
-def test_a_failing_source_reports_its_frame():
+def test_a_failing_source_reports_its_frame(executor):
     with pytest.raises(NodeError, match="node 'src' failed at frame 4"):
         run_graph(chain(10, nodes={"src": {"kind": "test_count", "params": {"n": 10, "fail_at": 5}},
-                                   "sink": "test_collect"}))
+                                   "sink": "test_collect"}), executor=executor)
     assert graphrun_threads() == []
 
 
@@ -204,11 +213,11 @@ def test_failed_run_marks_its_output_directory(tmp_path):
     assert "failed at frame 2" in (tmp_path / "run" / "FAILED.txt").read_text()
 
 
-def test_realtime_deadline_drops_frames_that_arrive_too_late():
+def test_realtime_deadline_drops_frames_that_arrive_too_late_at_a_queue():
     g = {"realtime": {"max_in_flight": 4, "deadline_ms": 15},
          "nodes": {"src": {"kind": "test_count", "params": {"n": 30, "fps": 200}},
                    "slow": {"kind": "test_slow", "params": {"delay": 0.02}}, "sink": "test_collect"},
-         "edges": ["src.out -> slow.x", "slow.out -> sink.x"]}
+         "edges": [{"from": "src.out", "to": "slow.x", "queue": True}, {"from": "slow.out", "to": "sink.x", "queue": True}]}
     stats = run_graph(g, mode="realtime").stats
     assert stats["nodes"]["sink"]["drops"] > 0
     assert stats["frames"] + stats["drops"] == 30
@@ -260,17 +269,17 @@ class ReadyProbe(Count):
             yield {"out": float(SlowSetup.done)}
 
 
-def test_flush_emits_what_a_node_still_holds_at_end_of_stream():
+def test_flush_emits_what_a_node_still_holds_at_end_of_stream(executor):
     g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 5}}, "pairs": "test_pairs", "sink": "test_collect"},
          "edges": ["src.out -> pairs.x", "pairs.out -> sink.x"]}
-    run_graph(g)
+    run_graph(g, executor=executor)
     assert [(i, v) for i, v, *_ in Collect.seen["sink"]] == [(1, 1.0), (3, 5.0), (5, 4.0)]
 
 
-def test_sources_start_only_after_every_node_is_set_up():
+def test_sources_start_only_after_every_node_is_set_up(executor):
     g = {"nodes": {"src": {"kind": "test_ready_probe", "params": {"n": 3}}, "s": "test_slow_setup",
                    "sink": "test_collect"}, "edges": ["src.out -> s.x", "s.out -> sink.x"]}
-    run_graph(g)
+    run_graph(g, executor=executor)
     assert [v for _, v, *_ in Collect.seen["sink"]] == [1.0, 1.0, 1.0]
 
 
@@ -292,13 +301,13 @@ class TorchThreads(Node):
         return {"out": float(torch.get_num_threads())}
 
 
-def test_graph_threads_set_torch_pools_for_the_run_and_restore_them():
+def test_graph_threads_set_torch_pools_for_the_run_and_restore_them(executor):
     import torch
     before = torch.get_num_threads()
     g = {"threads": {"torch": 1}, "nodes": {"src": {"kind": "test_count", "params": {"n": 2}},
                                              "t": "test_torch_threads", "sink": "test_collect"},
          "edges": ["src.out -> t.x", "t.out -> sink.x"]}
-    run_graph(g)
+    run_graph(g, executor=executor)
     assert [v for _, v, *_ in Collect.seen["sink"]] == [1.0, 1.0]
     assert torch.get_num_threads() == before
     with pytest.raises(GraphError, match="unknown threads key 'torhc'"):

@@ -1,0 +1,402 @@
+"""Executors: run a built graph's segments on threads (``fused``, ``per_node``) or on the caller's thread (``inline``).
+
+A :class:`Segment` runs its nodes one frame index at a time with direct calls, in topological
+order; values between its nodes live in a flat list of slots (no queue, no lock). Its inputs
+from other segments arrive through one :class:`Inbox` (aligned by frame index), its outputs to
+other segments leave as packets. Per-frame semantics are the same whatever the grouping: one
+packet per index on every output (empty when a node produced nothing), back edges deliver the
+producer's value of the previous frame, stateful nodes see ``ctx.skipped``, stats and trace per node.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Optional
+
+from .admission import Admission
+from .errors import NodeError
+from .graph import BuiltGraph
+from .inbox import END, NOTHING, WAIT, Inbox, Packet
+from .runner import NodeRunner
+from .segments import partition
+
+if TYPE_CHECKING:
+    from .session import RunSession
+
+STOP_GRACE = 1.5   # seconds a hard stop waits for threads before leaving them behind
+
+
+class Segment:
+    """Nodes that run on one thread (``workers: N``: N threads, the node alone)."""
+
+    def __init__(self, sid: int, names: list[str], graph: BuiltGraph, session: "RunSession"):
+        self.sid, self.session = sid, session
+        heads = [n for n in names if graph.nodes[n].is_source]
+        self.names = heads + [n for n in names if n not in heads]       # sources first (inline)
+        self.n_heads = len(heads)
+        first = graph.nodes[self.names[0]]
+        self.workers = first.spec.workers if len(names) == 1 else 1
+        members = set(self.names)
+        env = session.env
+        self.runner_sets = [[NodeRunner(graph.nodes[n], env, session.stats[n],
+                                        n if self.workers == 1 else f"{n}#{w}") for n in self.names]
+                            for w in range(self.workers)]
+        self.plain = not env.uses_cuda and not env.profile
+        terminals = set(graph.terminals())
+
+        # slots: 0 is always NOTHING (unconnected optional inputs); one per connected output of a
+        # member, per input fed from another segment, per back edge.
+        self.n_slots = 1
+        out_slot: dict = {}
+        self.ext: dict = {}            # inbox key (node, port) -> slot, forward inputs from other segments
+        self.back_ext: dict = {}       # inbox key -> slot, back edges from other segments
+        self.copy_back: list = []      # (src slot, dst slot): same-segment back edges, after each step
+        self.plan: list = []           # per member: (inputs [(port, slot, optional)], outputs [(port, slot)], terminal)
+        for n in self.names:
+            b = graph.nodes[n]
+            for port in b.out_edges:
+                out_slot[(n, port)] = self._new_slot()
+        for n in self.names:
+            b = graph.nodes[n]
+            ins = []
+            for port, inp in b.cls.inputs.items():
+                e = b.in_edges.get(port)
+                if e is None:
+                    slot = 0
+                elif e.back and e.src in members:
+                    slot = self._new_slot()
+                    self.copy_back.append((out_slot[(e.src, e.src_port)], slot))
+                elif e.back:
+                    slot = self.back_ext[(n, port)] = self._new_slot()
+                elif e.src in members:
+                    slot = out_slot[(e.src, e.src_port)]
+                else:
+                    slot = self.ext[(n, port)] = self._new_slot()
+                ins.append((port, slot, inp.optional or e is None or e.back))
+            outs = [(port, out_slot[(n, port)]) for port in b.out_edges]
+            self.plan.append((ins, outs, n in terminals))
+        self.forward_slots = [s for _, outs, _ in self.plan for _, s in outs] + list(self.ext.values())
+        # what each member's flush reaches inside the segment (only those run on a flushed packet)
+        self.reach = [self._downstream(graph, i) for i in range(len(self.names))]
+        self._out_slot = out_slot
+        self.exports: list = []        # (slot, [(segment, key, back)]), filled by connect()
+        self.inbox: Optional[Inbox] = None
+        self.emit_turn = 0
+        self.emit_cond = threading.Condition()
+        self.live_workers = self.workers
+
+    def _new_slot(self) -> int:
+        self.n_slots += 1
+        return self.n_slots - 1
+
+    def _downstream(self, graph: BuiltGraph, i: int) -> set:
+        reach, names = {i}, self.names
+        for j in range(i + 1, len(names)):
+            b = graph.nodes[names[j]]
+            if any(not e.back and e.src in {names[k] for k in reach} for e in b.in_edges.values()):
+                reach.add(j)
+        return reach
+
+    @property
+    def is_source(self) -> bool:
+        return self.n_heads > 0
+
+    def runners(self) -> list[NodeRunner]:
+        return [r for rs in self.runner_sets for r in rs]
+
+    # -- wiring between segments ---------------------------------------------------------------
+    def make_inbox(self, graph: BuiltGraph, session: "RunSession") -> None:
+        if not self.ext and not self.back_ext:
+            return
+        queues = {}
+        for (n, port) in self.ext:
+            e = graph.nodes[n].in_edges[port]
+            policy = e.policy
+            if policy is None:
+                leaky = session.mode == "realtime" and (e.src, e.dst) not in session.loop_edges
+                policy = "drop_oldest" if leaky else "block"
+            queues[(n, port)] = (e.capacity or graph.spec.capacity, policy)
+        stats, tracker = session.stats, session.tracker
+
+        def on_drop(key, index):
+            stats[key[0]].drops += 1
+            tracker.drop(index)
+
+        def on_depth(key, depth):
+            stats[key[0]].sample_queue(depth)
+
+        ms = session.realtime.get("deadline_ms") if session.mode == "realtime" else None
+        self.inbox = Inbox(queues, list(self.back_ext), session.stop, on_drop, on_depth, ms / 1e3 if ms else None)
+
+    def connect(self, graph: BuiltGraph, seg_of: dict, segments: list) -> None:
+        """Route this segment's outputs that other segments consume to their inboxes."""
+        targets: dict = {}
+        for n in self.names:
+            for port, edges in graph.nodes[n].out_edges.items():
+                for e in edges:
+                    other = segments[seg_of[e.dst]]
+                    if other is self and e.dst in self.names:
+                        continue
+                    targets.setdefault(self._out_slot[(n, port)], []).append((other, (e.dst, e.dst_port), e.back))
+        self.exports = list(targets.items())
+
+    # -- one frame -----------------------------------------------------------------------------
+    def step(self, index, pts, t0, vals, evs, runners, start: int, only: Optional[set] = None) -> None:
+        """Run members ``start..`` (those in ``only`` if given) for one frame index."""
+        tracker = self.session.tracker
+        plain = self.plain
+        plan = self.plan
+        for i in range(start, len(plan)):
+            if only is not None and i not in only:
+                continue
+            ins, outs, terminal = plan[i]
+            r = runners[i]
+            args = {}
+            missing = False
+            for port, slot, optional in ins:
+                v = vals[slot]
+                if v is NOTHING:
+                    missing = missing or not optional
+                    v = None
+                args[port] = v
+            if missing:
+                r.skip(index)
+                for _, slot in outs:
+                    vals[slot] = NOTHING
+            else:
+                events = None if plain else {port: evs[slot] for port, slot, _ in ins}
+                try:
+                    out, ev = r.step(index, pts, args, events)
+                except Exception as exc:
+                    raise NodeError(r.name, index, exc) from exc
+                for port, slot in outs:
+                    v = out.get(port, NOTHING) if out else NOTHING
+                    vals[slot] = NOTHING if v is None else v
+                    if evs is not None:
+                        evs[slot] = ev
+            if terminal:
+                tracker.terminal_done(index)
+
+    def export(self, index, pts, t0, vals, evs) -> None:
+        for slot, targets in self.exports:
+            pkt = Packet(index, pts, vals[slot], evs[slot] if evs is not None else None, t0)
+            for seg, key, back in targets:
+                if back:
+                    seg.inbox.put_back(key, pkt)
+                else:
+                    seg.inbox.put(key, pkt)
+        for src, dst in self.copy_back:
+            vals[dst] = vals[src]
+
+    def send_end(self) -> None:
+        for _, targets in self.exports:
+            for seg, key, back in targets:
+                if not back:
+                    seg.inbox.put(key, END)
+
+    def flush(self, runners, vals, evs) -> None:
+        """End of stream: each member may emit what it holds, as one more frame after its last;
+        only what it reaches inside the segment runs on it, then it leaves like any frame."""
+        if self.session.stop.is_set():
+            return
+        for i, r in enumerate(runners):
+            if self.is_source and i < self.n_heads:
+                continue
+            try:
+                out, ev, index = r.flush()
+            except Exception as exc:
+                raise NodeError(r.name, r.last_index if r.last_index is not None else -1, exc,
+                                stage="end of stream") from exc
+            if not out:
+                continue
+            for s in self.forward_slots:
+                vals[s] = NOTHING
+            for port, slot in self.plan[i][1]:
+                v = out.get(port)
+                vals[slot] = NOTHING if v is None else v
+                if evs is not None:
+                    evs[slot] = ev
+            pts, t0 = r.ctx.pts, time.perf_counter()
+            self.step(index, pts, t0, vals, evs, runners, i + 1, self.reach[i])
+            self.export(index, pts, t0, vals, evs)
+
+    # -- thread bodies ---------------------------------------------------------------------------
+    def _setup(self, runners) -> bool:
+        for r in runners:
+            try:
+                r.setup()
+            except Exception as exc:
+                raise NodeError(r.name, -1, exc) from exc
+        return True
+
+    def run_sources(self) -> None:
+        """Body of a segment headed by sources: pull, admit, step, export; flush and END at the end."""
+        session = self.session
+        runners = self.runner_sets[0]
+        vals = [NOTHING] * self.n_slots
+        evs = None if self.plain else [None] * self.n_slots
+        heads = runners[:self.n_heads]
+        index, current = -1, heads[0].name
+        try:
+            self._setup(runners)
+            session.thread_ready()
+            if not session.wait_ready():
+                return
+            lead = heads[0]
+            fps = lead.node.fps() or 0.0
+            admission = Admission(session.mode, session.realtime, session.tracker, session.stop,
+                                  getattr(lead.node, "live", False), shares_thread=len(self.names) > self.n_heads)
+            live = list(range(self.n_heads))
+            while live and not session.stop.is_set() and not session.draining.is_set():
+                got, pts = [], None
+                t_pull = time.perf_counter()
+                for h in list(live):
+                    current = heads[h].name
+                    try:
+                        out, p = heads[h].pull()
+                    except StopIteration:
+                        live.remove(h)
+                        continue
+                    got.append((h, out))
+                    pts = p if pts is None else pts
+                if not got:
+                    break
+                index += 1
+                if pts is None:
+                    pts = index / fps if fps else float(index)
+                if not admission.admit(pts, time.perf_counter() - t_pull):
+                    lead.stats.drops += 1
+                    session.source_drops += 1
+                    continue
+                t0 = time.perf_counter()
+                session.tracker.admit(index, t0)
+                for s in self.forward_slots:
+                    vals[s] = NOTHING
+                for h, out in got:
+                    r = heads[h]
+                    current = r.name
+                    r.check(out)
+                    r.stats.packets += 1
+                    r.ctx.index, r.ctx.pts, r.last_index = index, pts, index
+                    ev = r.mark()
+                    for port, slot in self.plan[h][1]:
+                        v = out.get(port)
+                        vals[slot] = NOTHING if v is None else v
+                        if evs is not None:
+                            evs[slot] = ev
+                    if self.plan[h][2]:
+                        session.tracker.terminal_done(index)
+                current = None
+                self.step(index, pts, t0, vals, evs, runners, self.n_heads)
+                self.export(index, pts, t0, vals, evs)
+                admission.done()
+            self.flush(runners, vals, evs)
+        except BaseException as exc:  # noqa: BLE001 - reported with node and frame
+            session.fail(current or self.names[0], index, exc)
+        finally:
+            self.send_end()
+
+    def run_inbox(self, worker: int) -> None:
+        """Body of a segment fed by other segments (one call per worker thread)."""
+        session = self.session
+        runners = self.runner_sets[worker]
+        vals = [NOTHING] * self.n_slots
+        evs = None if self.plain else [None] * self.n_slots
+        index = -1
+        try:
+            self._setup(runners)
+            session.thread_ready()
+            while True:
+                got = self.inbox.take()
+                if got is None:
+                    if worker == 0:
+                        self.flush(runners, vals, evs)
+                    break
+                seq, pkts, back = got
+                first = next(iter(pkts.values()))
+                index, pts, t0 = first.index, first.pts, first.t0
+                for key, pkt in pkts.items():
+                    s = self.ext[key]
+                    vals[s] = pkt.value
+                    if evs is not None:
+                        evs[s] = pkt.event
+                for key, pkt in back.items():
+                    s = self.back_ext[key]
+                    vals[s] = NOTHING if pkt is None else pkt.value
+                    if evs is not None:
+                        evs[s] = None if pkt is None else pkt.event
+                self.step(index, pts, t0, vals, evs, runners, 0)
+                if self.workers == 1:
+                    self.export(index, pts, t0, vals, evs)
+                else:
+                    self._export_in_order(seq, index, pts, t0, vals, evs)
+        except BaseException as exc:  # noqa: BLE001
+            session.fail(self.names[0], index, exc)
+        finally:
+            with self.emit_cond:
+                self.live_workers -= 1
+                last = self.live_workers == 0
+                self.emit_cond.notify_all()
+            if last:
+                self.send_end()
+
+    def _export_in_order(self, seq, index, pts, t0, vals, evs) -> None:
+        with self.emit_cond:
+            while self.emit_turn != seq and not self.session.stop.is_set():
+                self.emit_cond.wait(WAIT)
+            try:
+                self.export(index, pts, t0, vals, evs)
+            finally:
+                self.emit_turn += 1
+                self.emit_cond.notify_all()
+
+    def threads(self) -> list[threading.Thread]:
+        if self.is_source:
+            return [threading.Thread(target=self.run_sources, name=f"graphrun:{self.names[0]}", daemon=True)]
+        return [threading.Thread(target=self.run_inbox, args=(w,), name=f"graphrun:{self.names[0]}#{w}", daemon=True)
+                for w in range(self.workers)]
+
+
+class Executor:
+    """Runs a graph's segments: on threads, or (``inline``) the one segment on the caller's thread."""
+
+    def __init__(self, graph: BuiltGraph, session: "RunSession", kind: str):
+        self.kind = kind
+        groups = partition(graph, kind)
+        self.segments = [Segment(i, names, graph, session) for i, names in enumerate(groups)]
+        seg_of = {n: s.sid for s in self.segments for n in s.names}
+        for s in self.segments:
+            s.make_inbox(graph, session)
+        for s in self.segments:
+            s.connect(graph, seg_of, self.segments)
+        self.session = session
+        self.stuck: list[str] = []     # nodes whose thread did not end after a hard stop
+
+    def n_threads(self) -> int:
+        return 1 if self.kind == "inline" else sum(s.workers for s in self.segments)
+
+    def runners(self) -> dict[str, list[NodeRunner]]:
+        """Every runner by node name, in topological order."""
+        out: dict[str, list[NodeRunner]] = {}
+        for s in self.segments:
+            for rs in s.runner_sets:
+                for r in rs:
+                    out.setdefault(r.name, []).append(r)
+        return out
+
+    def run(self) -> None:
+        if self.kind == "inline":
+            self.segments[0].run_sources()
+            return
+        threads = [(s, t) for s in self.segments for t in s.threads()]
+        for _, t in threads:
+            t.start()
+        stopped_at = None
+        while any(t.is_alive() for _, t in threads):
+            for _, t in threads:
+                t.join(WAIT / 5)
+            if self.session.stop.is_set():
+                stopped_at = stopped_at or time.monotonic()
+                if time.monotonic() - stopped_at > STOP_GRACE:
+                    self.stuck = [n for s, t in threads if t.is_alive() for n in s.names]
+                    return

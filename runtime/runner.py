@@ -1,0 +1,162 @@
+"""One node of a running graph, without threads: setup, one ``step`` per frame index, flush, finish, close.
+
+The runner owns what a node must not touch: its Context, its device placement (CUDA stream,
+input hand-over, output event), timing, trace, ``on_error`` and the check of what ``process``
+returns. Executors decide on which thread, and when, each runner steps.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from .device import Placement
+from .errors import UserInputError
+from .graph import BuiltNode
+from .node import Context, Emit
+from .stats import NodeStats, Trace
+
+
+@dataclass
+class RunEnv:
+    """What every runner of one run shares."""
+
+    mode: str = "offline"
+    out_dir: Optional[str] = None
+    graph_info: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)
+    log: Callable[[str], None] = print
+    trace: Optional[Trace] = None
+    profile: bool = False
+    uses_cuda: bool = False
+
+    def profile_range(self, name: str):
+        if not self.profile:
+            return nullcontext()
+        import torch
+        return torch.profiler.record_function(name)
+
+
+class NodeRunner:
+    """Runs one instance of a node (a node with ``workers: N`` has N runners sharing one NodeStats)."""
+
+    def __init__(self, built: BuiltNode, env: RunEnv, stats: NodeStats, track: Optional[str] = None):
+        self.name = built.name
+        self.built = built
+        self.node = built.make()
+        self.env = env
+        self.stats = stats
+        self.track = track or built.name
+        self.placement = Placement(built.device)
+        self.ctx = Context(name=built.name, device=self.placement.device, mode=env.mode, out_dir=env.out_dir,
+                           graph=env.graph_info, log=env.log, results=env.results)
+        self.outputs = built.cls.outputs
+        self.skip_errors = built.spec.on_error == "skip"
+        self.plain = not env.uses_cuda and not env.profile    # nothing to hand over between devices
+        self.shared_stats = built.spec.workers > 1
+        self.last_index: Optional[int] = None
+        self._gen = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def setup(self) -> None:
+        with self.placement.scope():
+            self.node.setup(self.ctx)
+
+    def finish(self) -> None:
+        with self.placement.scope():
+            self.node.finish(self.ctx)
+
+    def close(self) -> None:
+        self.node.close()
+
+    # -- frames --------------------------------------------------------------------------------
+    def skip(self, index: int) -> None:
+        """The node's inputs for ``index`` were empty: it is not called, the index still counts."""
+        self.last_index = index
+        self.stats.empty += 1
+
+    def step(self, index: int, pts: float, args: dict, events: Optional[dict] = None):
+        """Call ``process`` for one frame. Returns ``(outputs or None, CUDA event or None)``."""
+        ctx = self.ctx
+        last = self.last_index
+        ctx.skipped = 0 if last is None or index <= last else index - last - 1
+        ctx.index, ctx.pts, self.last_index = index, pts, index
+        t = time.perf_counter()
+        event = None
+        try:
+            if self.plain:
+                out = self.node.process(ctx, **args)
+            else:
+                with self.placement.scope(), self.env.profile_range(self.name):
+                    for port, value in args.items():
+                        if value is not None:
+                            args[port] = self.placement.receive(value, events.get(port) if events else None)
+                    out = self.node.process(ctx, **args)
+                    event = self.placement.mark()
+            if out is not None:
+                self.check(out)
+        except Exception as exc:
+            if not self.skip_errors or isinstance(exc, UserInputError):
+                raise
+            self.stats.errors += 1
+            self.env.log(f"graphrun: warning: node '{self.name}' skipped frame {index}: {type(exc).__name__}: {exc}")
+            out, event = None, None
+        end = time.perf_counter()
+        self._record(t, end, index)
+        return out, event
+
+    def flush(self):
+        """End of stream: what the node still holds, as ``(outputs or None, event, index)``."""
+        with self.placement.scope():
+            out = self.node.flush(self.ctx)
+            if out:
+                self.check(out)
+            event = self.placement.mark() if out else None
+        index = (self.last_index if self.last_index is not None else -1) + 1
+        if out:
+            self.last_index = index
+        return out, event, index
+
+    def pull(self):
+        """A source's next frame: ``(outputs, pts or None)``; raises StopIteration at its end."""
+        if self._gen is None:
+            self._gen = self.node.generate(self.ctx)
+        t = time.perf_counter()
+        with self.placement.scope():
+            item = next(self._gen)
+        end = time.perf_counter()
+        self.stats.durations.append(end - t)
+        if self.env.trace is not None:
+            self.env.trace.add(self.track, self.name, t, end, self.ctx.index + 1)
+        if isinstance(item, Emit):
+            return item.outputs, item.pts
+        return item, None
+
+    def mark(self):
+        """An event after the node's work (sources emit with it), None on the CPU."""
+        return self.placement.mark()
+
+    # -- checks and stats ----------------------------------------------------------------------
+    def check(self, out: Any) -> None:
+        if not isinstance(out, dict):
+            raise TypeError(f"process() must return a dict of output ports or None, got {type(out).__name__}")
+        outputs = self.outputs
+        for port, value in out.items():
+            spec = outputs.get(port)
+            if spec is None:
+                raise TypeError(f"returned unknown output '{port}' (outputs: {', '.join(outputs)})")
+            if value is not None and not spec.type.accepts_value(value):
+                raise TypeError(f"output '{port}' is declared {spec.type} but the node produced {type(value).__name__}")
+
+    def _record(self, start: float, end: float, index: int) -> None:
+        stats = self.stats
+        if self.shared_stats:
+            with stats.lock:
+                stats.durations.append(end - start)
+                stats.packets += 1
+        else:
+            stats.durations.append(end - start)
+            stats.packets += 1
+        if self.env.trace is not None:
+            self.env.trace.add(self.track, self.name, start, end, index)

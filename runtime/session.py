@@ -1,0 +1,200 @@
+"""One run of a built graph: signals, progress, library thread pools, setup barrier, finish/close, stats.
+
+The executor decides which thread steps which node; the session holds what the whole run
+shares around it. A first SIGINT/SIGTERM stops the sources and lets the graph drain (outputs are
+finished with the frames so far); a second stops at once: threads get ``STOP_GRACE`` seconds to
+end, and a node stuck past that is left behind (the CLI then exits 130 at once).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Optional
+
+from .errors import GraphError, Interrupted, NodeError
+from .executor import Executor
+from .graph import BuiltGraph
+from .inbox import WAIT
+from .runner import RunEnv
+from .stats import FrameTracker, NodeStats, Trace
+
+
+class RunSession:
+    """Runs a built graph once with one executor (``fused``, ``per_node`` or ``inline``)."""
+
+    def __init__(self, graph: BuiltGraph, mode: Optional[str] = None, out_dir: Optional[str] = None,
+                 executor: Optional[str] = None, trace: bool = False, profile: bool = False,
+                 progress: bool = False, log=None):
+        self.graph = graph
+        self.mode = mode or graph.spec.mode
+        self.executor_kind = executor or graph.spec.executor
+        self.realtime = dict(graph.spec.realtime)
+        self.stop = threading.Event()        # hard stop: an error or a second signal
+        self.draining = threading.Event()    # soft stop: sources end, the graph drains
+        self.errors: list[BaseException] = []
+        self.source_drops = 0
+        self.progress = progress
+        self.bar = None
+        self._log = log or print
+        terminals = graph.terminals()
+        self.tracker = FrameTracker(len(terminals), on_done=self._tick if progress else None)
+        self.loop_edges = graph.loop_edges()
+        for name, b in graph.nodes.items():
+            if getattr(b.cls, "live", False) and self.mode != "realtime":
+                raise GraphError(f"{b.spec.where}: source '{name}' ({b.spec.kind}) is live and only runs in realtime "
+                                 f"mode (--mode realtime)")
+        self.env = RunEnv(mode=self.mode, out_dir=out_dir,
+                          graph_info={"name": graph.spec.name, "mode": self.mode, "device": graph.spec.device},
+                          log=self.log, trace=Trace() if trace else None, profile=profile,
+                          uses_cuda=any(b.device.startswith("cuda") for b in graph.nodes.values()))
+        self.results = self.env.results
+        self.stats = {name: NodeStats(name) for name in graph.nodes}
+        self.executor = Executor(graph, self, self.executor_kind)
+        self._pending = self.executor.n_threads()
+        self._ready = threading.Event()
+        self._ready_lock = threading.Lock()
+        self.seconds = 0.0
+
+    # -- what threads call ---------------------------------------------------------------------
+    def log(self, msg: str) -> None:
+        if self.bar is not None:
+            self.bar.write(msg, file=sys.stderr)
+        else:
+            self._log(msg)
+
+    def thread_ready(self) -> None:
+        """A thread has set up its nodes."""
+        with self._ready_lock:
+            self._pending -= 1
+            if self._pending <= 0:
+                self._ready.set()
+
+    def wait_ready(self) -> bool:
+        """Block a source until every node has finished ``setup`` (False if the run stopped)."""
+        while not self._ready.wait(WAIT):
+            if self.stop.is_set():
+                return False
+        return not self.stop.is_set()
+
+    def fail(self, node: str, index: int, exc: BaseException) -> None:
+        err = exc if isinstance(exc, (NodeError, Interrupted)) else NodeError(node, index, exc)
+        self.errors.append(err)
+        self.stop.set()
+        for seg in self.executor.segments:
+            if seg.inbox is not None:
+                seg.inbox.wake()
+
+    def _tick(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(self) -> dict:
+        runners = self.executor.runners()
+        total = None
+        sources = self.graph.sources()
+        if len(sources) == 1:
+            try:
+                total = runners[sources[0]][0].node.length()
+            except Exception:  # noqa: BLE001 - length is only for the progress bar
+                total = None
+        if self.progress:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit="frame", desc=self.graph.spec.name, file=sys.stderr,
+                            mininterval=0.5, dynamic_ncols=True, leave=False)
+        restore_signals = self._install_signals()
+        restore_threads = self._set_library_threads()
+        t_start = time.perf_counter()
+        try:
+            self.executor.run()
+        except KeyboardInterrupt:          # inline: the second signal interrupts the node itself
+            if not self.errors:
+                self.fail("<signal>", -1, Interrupted())
+        finally:
+            self.seconds = time.perf_counter() - t_start
+            restore_signals()
+            restore_threads()
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+        stuck = set(self.executor.stuck)
+        if not self.errors and not self.stop.is_set():
+            for name, rs in runners.items():       # topological order: upstream finishes first
+                try:
+                    for r in rs:
+                        r.finish()
+                except BaseException as exc:  # noqa: BLE001
+                    self.errors.append(NodeError(name, -1, exc, stage="end of stream"))
+                    break
+        for name, rs in reversed(list(runners.items())):
+            if name in stuck:
+                continue                          # its thread still runs the node: leave it alone
+            for r in rs:
+                try:
+                    r.close()
+                except Exception as exc:  # noqa: BLE001 - closing must not hide the first error
+                    self.log(f"graphrun: warning: node '{name}' failed to close: {exc}")
+        return self.summary()
+
+    def summary(self) -> dict:
+        tr = self.tracker
+        seconds = self.seconds
+        thread_of = {n: s.sid for s in self.executor.segments for n in s.names}
+        nodes = {}
+        for name, rs in self.executor.runners().items():
+            s = self.stats[name].summary()
+            s.update(kind=rs[0].built.spec.kind, device=str(rs[0].placement.device), workers=len(rs),
+                     thread=thread_of[name])
+            nodes[name] = s
+        return {"graph": self.graph.spec.name, "mode": self.mode, "executor": self.executor_kind,
+                "threads": self.executor.n_threads(), "frames": tr.completed,
+                "seconds": round(seconds, 4), "fps": round(tr.completed / seconds, 3) if seconds > 0 else 0.0,
+                "latency": tr.summary(), "drops": tr.dropped + self.source_drops, "source_drops": self.source_drops,
+                "interrupted": self.draining.is_set() or any(isinstance(e, Interrupted) for e in self.errors),
+                "nodes": nodes, "results": self.results}
+
+    def _set_library_threads(self):
+        """torch intra-op and OpenCV pools for the run (the graph's ``threads:``, else the cores
+        shared by the executor's threads); returns the undo."""
+        wanted = dict(self.graph.spec.threads)
+        share = max(1, (os.cpu_count() or 1) // max(1, self.executor.n_threads()))
+        wanted.setdefault("torch", share)
+        wanted.setdefault("opencv", share)
+        import cv2
+        import torch
+        old_torch, old_cv = torch.get_num_threads(), cv2.getNumThreads()
+        torch.set_num_threads(wanted["torch"])
+        cv2.setNumThreads(wanted["opencv"])
+
+        def undo():
+            torch.set_num_threads(old_torch)
+            cv2.setNumThreads(old_cv)
+        return undo
+
+    def _install_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        inline = self.executor_kind == "inline"
+
+        def handler(signum, frame):
+            if self.draining.is_set():
+                self.log("graphrun: second signal: stopping now")
+                self.fail("<signal>", -1, Interrupted())
+                if inline:
+                    raise KeyboardInterrupt
+            else:
+                self.log(f"graphrun: {signal.Signals(signum).name}: stopping the sources and draining the graph "
+                         f"(again to stop at once)")
+                self.draining.set()
+
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in old:
+            signal.signal(s, handler)
+
+        def restore():
+            for s, h in old.items():
+                signal.signal(s, h)
+        return restore
