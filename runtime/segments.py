@@ -6,18 +6,21 @@ the upstream thread. A new segment (thread) starts
 * at a source,
 * at an edge where the user asks for a queue (``queue: true``, a ``capacity`` or a leaky ``policy``),
 * at a node with ``workers: N`` (N threads, the node alone),
-* at a device boundary (CPU <-> CUDA), so that the host work overlaps the device's,
-* at a join of inputs coming from different segments (its own thread aligns them).
+* at a device boundary (CPU <-> CUDA), so that host work overlaps the device's,
+* at nodes that name a thread (``thread: NAME``, MediaPipe's executor field): they share it.
 
-A recurrent loop (the nodes between a back edge's consumer and its producer) is serial across
-frames anyway, so it is kept in one segment unless the user put a queue inside it.
-``per_node`` gives every node its own segment (one thread per node); ``inline`` puts the whole
-graph in one segment run on the caller's thread.
+Any other node runs on the thread of its input. A node fed by several threads (a join) runs on
+the thread of the latest of them, which aligns the other inputs by frame index; only when that
+thread is a source's (or a ``workers`` node's) does the join get a thread of its own. A recurrent
+loop (the nodes between a back edge's consumer and its producer) is serial across frames anyway,
+so it stays on one thread unless the user put a queue inside it.
+``per_node`` gives every node its own thread; ``inline`` puts the whole graph on the caller's.
 """
 from __future__ import annotations
 
 import networkx as nx
 
+from .errors import GraphError
 from .graph import BuiltGraph
 
 
@@ -32,23 +35,34 @@ def partition(graph: BuiltGraph, executor: str) -> list[list[str]]:
     unit_of = {n: u for u, members in enumerate(units) for n in members}
     seg_of: dict[str, int] = {}
     segments: list[list[str]] = []
+    fixed: set[int] = set()           # segments nothing else may join (a source's with fed nodes... workers)
     for members in _unit_order(graph, units, unit_of):
         producers, boundary = set(), False
-        head = graph.nodes[members[0]]
-        for name in members:
-            for e in graph.nodes[name].in_edges.values():
+        nodes = [graph.nodes[n] for n in members]
+        for b in nodes:
+            for e in b.in_edges.values():
                 if e.back or e.src in members:
                     continue
                 producers.add(seg_of[e.src])
                 boundary = boundary or _is_boundary(graph, e)
-        if head.is_source or head.spec.workers > 1 or boundary or len(producers) != 1:
+        has_source = any(b.is_source for b in nodes)
+        if has_source and len(members) > 1 and producers:
+            raise GraphError(f"thread '{nodes[0].spec.thread}': a source's thread cannot also run nodes fed by "
+                             f"other threads ({', '.join(b.name for b in nodes if not b.is_source)})")
+        workers = any(b.spec.workers > 1 for b in nodes)
+        own = has_source or workers or boundary or nodes[0].spec.thread is not None or not producers
+        target = max(producers) if producers else None
+        if not own and len(producers) > 1 and (target in fixed or segments[target] and
+                                                graph.nodes[segments[target][0]].is_source):
+            own = True                # a join whose latest input is a source's thread: a thread of its own
+        if own or target in fixed:
             segments.append([])
-            seg = len(segments) - 1
-        else:
-            seg = producers.pop()
+            target = len(segments) - 1
+            if workers:
+                fixed.add(target)
         for name in members:
-            seg_of[name] = seg
-            segments[seg].append(name)
+            seg_of[name] = target
+            segments[target].append(name)
     position = {n: i for i, n in enumerate(order)}
     return [sorted(s, key=position.__getitem__) for s in segments]
 
@@ -63,9 +77,9 @@ def _is_boundary(graph: BuiltGraph, e) -> bool:
 
 def _units(graph: BuiltGraph) -> list[list[str]]:
     """Nodes that must share a segment: each recurrent loop (unless a queue was asked for inside
-    it) is one unit, every other node a unit of its own."""
-    loops = nx.Graph()
-    loops.add_nodes_from(graph.nodes)
+    it) and the nodes naming one thread; every other node is a unit of its own."""
+    together = nx.Graph()
+    together.add_nodes_from(graph.nodes)
     for e in graph.edges:
         if not e.back:
             continue
@@ -74,9 +88,20 @@ def _units(graph: BuiltGraph) -> list[list[str]]:
         workers = any(graph.nodes[n].spec.workers > 1 for n in on_loop)
         if not inner_queue and not workers:
             members = sorted(on_loop)
-            loops.add_edges_from(zip(members, members[1:]))
+            together.add_edges_from(zip(members, members[1:]))
+    named: dict = {}
+    for n, b in graph.nodes.items():
+        if b.spec.thread is not None:
+            named.setdefault(b.spec.thread, []).append(n)
+    for members in named.values():
+        together.add_edges_from(zip(members, members[1:]))
     position = {n: i for i, n in enumerate(graph.nodes)}
-    return [sorted(c, key=position.__getitem__) for c in nx.connected_components(loops)]
+    units = [sorted(c, key=position.__getitem__) for c in nx.connected_components(together)]
+    for members in units:
+        threads = {graph.nodes[n].spec.thread for n in members} - {None}
+        if len(threads) > 1:
+            raise GraphError(f"threads {', '.join(sorted(threads))} share a recurrent loop, which runs on one thread")
+    return units
 
 
 def _paths(graph: BuiltGraph, src: str, dst: str):
@@ -93,5 +118,11 @@ def _unit_order(graph: BuiltGraph, units: list, unit_of: dict) -> list[list[str]
     for e in graph.edges:
         if not e.back and unit_of[e.src] != unit_of[e.dst]:
             dag.add_edge(unit_of[e.src], unit_of[e.dst])
-    first = {u: min(list(graph.nodes).index(n) for n in members) for u, members in enumerate(units)}
+    if not nx.is_directed_acyclic_graph(dag):
+        cycle = [units[a] for a, _ in nx.find_cycle(dag)]
+        named = next((graph.nodes[m[0]].spec.thread for m in cycle if graph.nodes[m[0]].spec.thread), "?")
+        raise GraphError(f"thread '{named}': its nodes depend on each other through nodes of another thread "
+                         f"({' -> '.join(m[0] for m in cycle)}); one thread must run a contiguous part of the graph")
+    position = {n: i for i, n in enumerate(graph.nodes)}
+    first = {u: min(position[n] for n in members) for u, members in enumerate(units)}
     return [units[u] for u in nx.lexicographical_topological_sort(dag, key=first.__getitem__)]

@@ -41,7 +41,7 @@ ON_ERROR = ("stop", "skip")
 GRAPH_KEYS = ("name", "mode", "device", "executor", "plugins", "vars", "threads", "nodes", "edges", "realtime",
               "queue", "description", "inputs", "outputs")
 THREAD_KEYS = ("torch", "opencv")
-NODE_KEYS = ("kind", "params", "device", "workers", "on_error", "enabled")
+NODE_KEYS = ("kind", "params", "device", "workers", "on_error", "enabled", "thread")
 EDGE_KEYS = ("from", "to", "back", "capacity", "policy", "queue")
 REALTIME_KEYS = ("max_in_flight", "deadline_ms", "speed")
 
@@ -61,6 +61,7 @@ class NodeSpec:
     kind_changed: bool = False   # by --set node.kind=...: edges from ports it lacks may be dropped
     where: str = ""
     cls: Optional[type] = None
+    thread: Optional[str] = None     # nodes naming one thread share it (MediaPipe's executor field)
 
 
 @dataclass
@@ -168,8 +169,9 @@ def load(path: str | Path) -> GraphSpec:
     return from_dict(data, path=path)
 
 
-def from_dict(data: Any, path: Optional[Path] = None) -> GraphSpec:
-    """Validate a graph given as a dict (the structure of the YAML file)."""
+def from_dict(data: Any, path: Optional[Path] = None, allow_empty: bool = False) -> GraphSpec:
+    """Validate a graph given as a dict (the structure of the YAML file); ``allow_empty`` for a
+    graph still being built in Python."""
     src = str(path) if path else "<graph>"
 
     def where(obj=None, key=None) -> str:
@@ -218,7 +220,9 @@ def from_dict(data: Any, path: Optional[Path] = None) -> GraphSpec:
     spec.vars = dict(variables)
 
     nodes = data.get("nodes")
-    if not isinstance(nodes, dict) or not nodes:
+    if allow_empty and nodes == {}:
+        pass
+    elif not isinstance(nodes, dict) or not nodes:
         raise GraphError(f"{where(data, 'nodes')}: 'nodes' must be a non-empty mapping of name -> {{kind, params}}")
     for name, body in nodes.items():
         w = where(nodes, name)
@@ -242,6 +246,7 @@ def from_dict(data: Any, path: Optional[Path] = None) -> GraphSpec:
             workers=_positive_int(body.get("workers", 1), f"{where(body, 'workers')}: node '{name}': workers"),
             on_error=check_choice(body.get("on_error", "stop"), ON_ERROR, f"{where(body, 'on_error')}: node '{name}': on_error"),
             enabled=_bool(body.get("enabled", True), f"{where(body, 'enabled')}: node '{name}': enabled"),
+            thread=None if body.get("thread") is None else str(body["thread"]),
             where=w)
 
     edges = data.get("edges") or []
@@ -362,7 +367,6 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
         set_value(spec, key, value, f"--set {key}")
 
 
-NODE_FIELDS = ("kind", "device", "workers", "on_error", "enabled")
 
 
 def set_value(spec: GraphSpec, key: str, value: Any, origin: str) -> None:
@@ -393,6 +397,8 @@ def set_value(spec: GraphSpec, key: str, value: Any, origin: str) -> None:
         ns.enabled = _bool(value, origin)
     elif param == "on_error":
         ns.on_error = check_choice(value, ON_ERROR, origin)
+    elif param == "thread":
+        ns.thread = None if value in (None, "") else str(value)
     elif "." in param:                 # inside a subgraph: kept as {inner: {rest: value}} until expanded
         inner, _, rest = param.partition(".")
         nested = ns.params.setdefault(inner, {})
@@ -457,7 +463,8 @@ def to_dict(spec: GraphSpec) -> dict:
         body: dict = {"kind": ns.cls.kind if ns.cls is not None else ns.kind}
         if ns.params:
             body["params"] = copy.deepcopy(ns.params)
-        for key, default in (("device", None), ("workers", 1), ("on_error", "stop"), ("enabled", True)):
+        for key, default in (("device", None), ("workers", 1), ("on_error", "stop"), ("enabled", True),
+                             ("thread", None)):
             if getattr(ns, key) != default:
                 body[key] = getattr(ns, key)
         nodes[name] = body

@@ -132,6 +132,7 @@ def expand(spec: GraphSpec, depth: int = 0) -> GraphSpec:
             inner = replace(ins, name=prefix + iname, where=f"{ins.where} (in '{name}', {ns.where})")
             if inner.device is None:
                 inner.device = ns.device
+            inner.thread = f"{name}.{ins.thread}" if ins.thread else ns.thread    # names are per instance
             if ns.on_error != "stop" and inner.on_error == "stop":
                 inner.on_error = ns.on_error
             flat.nodes[inner.name] = inner
