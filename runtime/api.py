@@ -234,14 +234,15 @@ class Graph:
         YAML goes to another folder."""
         spec = self.spec.copy()
         base = spec.base_dir.resolve() if spec.base_dir else None
-        if base is None or target == base:
+        if base is None or target is None or target == base:
             return spec
         spec.plugins = [str(base / p) if (p.endswith(".py") or "/" in p) and not Path(p).is_absolute() else p
                         for p in spec.plugins]
         for ns in spec.nodes.values():
             if ns.kind.endswith((".yaml", ".yml")) and not Path(ns.kind).is_absolute():
                 ns.kind = str(base / ns.kind)
-        spec.vars.setdefault("graph_dir", str(base))
+        if "${graph_dir}" in repr(spec.vars) + repr([ns.params for ns in spec.nodes.values()]):
+            spec.vars.setdefault("graph_dir", str(base))
         return spec
 
     def build(self, mode: Optional[str] = None, device: Optional[str] = None,
@@ -429,7 +430,7 @@ def _add_feeds(flat: GraphSpec, inputs: dict, fps: float) -> None:
             del flat.nodes[name]
             flat.edges = [EdgeSpec(feed, e.src_port, e.dst, e.dst_port, e.back, e.capacity, e.policy, e.where,
                                    e.queue, e.via) if e.src == name else e for e in flat.edges]
-            single = len(cls.outputs) == 1
+            single = len(ports) == 1
         else:
             targets = _resolve_input(flat, name)
             first = flat.nodes[targets[0][0]]

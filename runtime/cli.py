@@ -1,46 +1,71 @@
 """The ``graphrun`` command.
 
-    graphrun GRAPH.yaml [--set node.param=value ...] [--mode realtime] [--out DIR] [--trace F] [--stats F]
+    graphrun GRAPH [--set node.param=value ...] [--mode realtime] [--executor fused|per_node|inline] [--out DIR]
+    graphrun launch "video_file path=a.mp4 ! preprocess resize=224 ! null_sink" [--print-yaml]
     graphrun list | inspect KIND | validate GRAPH | dot GRAPH | tune GRAPH --param node.p=lo:hi ...
+
+GRAPH is a YAML file or the name of a shipped graph (``graphrun stabilize``).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
 
-from .errors import GraphError, NodeError, UserInputError
+from .errors import GraphError, Interrupted, NodeError, UserInputError
 
-COMMANDS = ("run", "list", "inspect", "validate", "dot", "tune")
+COMMANDS = ("run", "launch", "list", "inspect", "validate", "dot", "tune")
+
+
+def _settings_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                   nargs="+", help="override a node parameter (repeatable; value parsed as YAML); "
+                                   "stab.fuse.beta_fill=0.7 reaches into a subgraph")
+    p.add_argument("--mode", choices=("offline", "realtime"), help="override the graph's mode")
+    p.add_argument("--device", help="override the graph's device (auto, cpu, cuda, cuda:N)")
+    p.add_argument("--executor", choices=("fused", "per_node", "inline"),
+                   help="fused: threads at queues, sources, workers, device changes (default); "
+                        "per_node: a thread per node; inline: one thread")
 
 
 def _graph_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("graph", help="graph YAML file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                   nargs="+", help="override a node parameter (repeatable; value parsed as YAML)")
-    p.add_argument("--mode", choices=("offline", "realtime"), help="override the graph's mode")
-    p.add_argument("--device", help="override the graph's device (auto, cpu, cuda, cuda:N)")
+    p.add_argument("graph", help="graph YAML file, or the name of a shipped graph (stabilize, davis, ...)")
+    _settings_args(p)
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", help="output directory (default runs/<graph name>)")
+    p.add_argument("--trace", help="write a Chrome/Perfetto trace (one track per node) to this file")
+    p.add_argument("--stats", help="write the run's figures as JSON to this file")
+    p.add_argument("--profile", help="wrap the run in torch.profiler and write its Chrome trace here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def parser() -> argparse.ArgumentParser:
+    from graphrun import __version__
     ap = argparse.ArgumentParser(prog="graphrun", description="Run and inspect graphrun video graphs.")
+    ap.add_argument("--version", action="version", version=f"graphrun {__version__}")
     ap.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
     sub = ap.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="run a graph (default: graphrun GRAPH.yaml)")
+    run = sub.add_parser("run", help="run a graph (default: graphrun GRAPH)")
     _graph_args(run)
-    run.add_argument("--out", help="output directory (default runs/<graph name>)")
-    run.add_argument("--trace", help="write a Chrome/Perfetto trace (one track per node) to this file")
-    run.add_argument("--stats", help="write the run's figures as JSON to this file")
-    run.add_argument("--profile", help="wrap the run in torch.profiler and write its Chrome trace here")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    sub.add_parser("list", help="list every registered node kind")
-    ins = sub.add_parser("inspect", help="document a node kind: ports and parameters")
+    _output_args(run)
+    launch = sub.add_parser("launch", help="run a gst-launch-style pipeline: \"a k=v ! b ! c\"")
+    launch.add_argument("pipeline", nargs="+", help="elements separated by '!' (quote the whole description)")
+    launch.add_argument("--print-yaml", action="store_true", help="print the pipeline as a graph file, do not run")
+    _settings_args(launch)
+    _output_args(launch)
+    sub.add_parser("list", help="list every registered node kind and subgraph")
+    ins = sub.add_parser("inspect", help="document a node kind or a subgraph: ports and parameters")
     ins.add_argument("kind")
+    ins.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
+                     help="load a plugin first (a module name or a .py file)")
     val = sub.add_parser("validate", help="check a graph without running it")
     _graph_args(val)
-    dot = sub.add_parser("dot", help="print the graph as Graphviz DOT")
+    dot = sub.add_parser("dot", help="print the graph as Graphviz DOT (subgraphs as clusters)")
     _graph_args(dot)
     tune = sub.add_parser("tune", help="search node parameters with optuna")
     _graph_args(tune)
@@ -80,68 +105,111 @@ def main(argv=None) -> int:
         hint = "" if exc.is_user_error or debug else " (--debug for the traceback)"
         print(f"graphrun: error: {exc}{hint}", file=sys.stderr)
         return 2 if exc.is_user_error else 1
+    except Interrupted as exc:
+        print(f"graphrun: {exc}", file=sys.stderr)
+        if getattr(exc, "stuck", None):        # a node's thread never came back: do not wait for it
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+        return 130
+    except BrokenPipeError:                     # graphrun list | head: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:                   # Ctrl-C before the run started (imports, model loading)
+        print("graphrun: interrupted", file=sys.stderr)
+        return 130
 
 
-def cmd_run(args) -> int:
-    from .run import run_graph
+def _run(graph, args, name: str) -> int:
+    from .run import run_built
     from .stats import format_summary
-    from . import spec as spec_mod
-    out = args.out
-    if out is None:
-        name = spec_mod.load(args.graph).name if Path(args.graph).is_file() else Path(args.graph).stem
-        out = str(Path("runs") / name)
-    result = run_graph(args.graph, overrides=args.overrides, mode=args.mode, device=args.device, out_dir=out,
-                       trace=args.trace, stats=args.stats, profile=args.profile, progress=not args.quiet)
+    out = args.out or str(Path("runs") / name)
+    result = run_built(graph, out_dir=out, trace=args.trace, stats=args.stats, profile=args.profile,
+                       progress=not args.quiet)
     print(format_summary(result.stats))
     print(f"outputs: {out}" + (f"; trace: {args.trace}" if args.trace else "")
           + (f"; profile: {args.profile}" if args.profile else ""))
     return 130 if result.stats.get("interrupted") else 0
 
 
+def cmd_run(args) -> int:
+    from .run import load_graph
+    graph = load_graph(args.graph, args.overrides, args.mode, args.device, args.executor)
+    return _run(graph, args, graph.spec.name)
+
+
+def cmd_launch(args) -> int:
+    from .launch import parse
+    g = parse(" ".join(args.pipeline))
+    if args.overrides:
+        g.set(*args.overrides)
+    if args.print_yaml:
+        print(g.to_yaml(), end="")
+        return 0
+    return _run(g.build(args.mode, args.device, args.executor), args, "launch")
+
+
 def cmd_list(args) -> int:
-    from .registry import all_nodes
-    nodes = all_nodes()
-    width = max(len(k) for k in nodes)
+    from .registry import all_nodes, all_subgraphs
+    from .subgraph import load_subgraph
+    nodes, subgraphs = all_nodes(), all_subgraphs()
+    width = max(len(k) for k in list(nodes) + list(subgraphs))
     for kind, cls in nodes.items():
         print(f"{kind.ljust(width)}  {cls.describe()}")
+    if subgraphs:
+        print("\nsubgraphs (use as a node kind; graphrun inspect NAME):")
+        for name, source in subgraphs.items():
+            try:
+                desc = load_subgraph(name, source).description
+            except GraphError as exc:
+                desc = f"(broken: {exc})"
+            print(f"{name.ljust(width)}  {desc}")
     return 0
 
 
 def cmd_inspect(args) -> int:
-    from .describe import describe_node
-    from .registry import get
-    print(describe_node(get(args.kind)))
+    from .describe import describe_node, describe_subgraph
+    from .registry import find_subgraph, get, load_plugin
+    for ref in args.plugin:
+        load_plugin(ref, Path.cwd())
+    if find_subgraph(args.kind, Path.cwd()) is not None:
+        print(describe_subgraph(args.kind, Path.cwd()))
+    else:
+        print(describe_node(get(args.kind)))
     return 0
 
 
 def cmd_validate(args) -> int:
     from .run import load_graph
-    g = load_graph(args.graph, args.overrides, args.mode, args.device)
-    n_edges = len(g.edges)
+    from .segments import partition
+    g = load_graph(args.graph, args.overrides, args.mode, args.device, args.executor)
     back = sum(e.back for e in g.edges)
-    print(f"{args.graph}: ok — {len(g.nodes)} nodes, {n_edges} edges ({back} back), mode {g.spec.mode}; "
-          f"order: {' -> '.join(g.order)}")
+    segments = partition(g, g.spec.executor)
+    print(f"{args.graph}: ok — {len(g.nodes)} nodes, {len(g.edges)} edges ({back} back), mode {g.spec.mode}, "
+          f"{g.spec.executor} executor on {len(segments)} thread(s)")
+    for i, names in enumerate(segments):
+        print(f"  T{i}: {' -> '.join(names)}")
     return 0
 
 
 def cmd_dot(args) -> int:
     from .describe import to_dot
     from .run import load_graph
-    print(to_dot(load_graph(args.graph, args.overrides, args.mode, args.device)))
+    print(to_dot(load_graph(args.graph, args.overrides, args.mode, args.device, args.executor)))
     return 0
 
 
 def cmd_tune(args) -> int:
     from .tune import tune
     best = tune(args.graph, args.param, trials=args.trials, overrides=args.overrides, objective=args.objective,
-                out=args.out, seed=args.seed, mode=args.mode, device=args.device)
+                out=args.out, seed=args.seed, mode=args.mode, device=args.device, executor=args.executor)
     print(json.dumps(best["best_value_info"], indent=2))
     print("best: --set " + " ".join(f"{k}={v}" for k, v in best["best_params"].items()))
     return 0
 
 
-COMMAND_FUNCS = {"run": cmd_run, "list": cmd_list, "inspect": cmd_inspect, "validate": cmd_validate,
-                 "dot": cmd_dot, "tune": cmd_tune}
+COMMAND_FUNCS = {"run": cmd_run, "launch": cmd_launch, "list": cmd_list, "inspect": cmd_inspect,
+                 "validate": cmd_validate, "dot": cmd_dot, "tune": cmd_tune}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

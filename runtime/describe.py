@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import inspect as _inspect
+from pathlib import Path
+from typing import Optional
 
 from pydantic_core import PydanticUndefined
 
@@ -35,14 +37,7 @@ def describe_node(cls: type[Node]) -> str:
               f"devices: {', '.join(cls.devices)}",
               "stateless (workers: N allowed)" if cls.stateless else "stateful"]
     lines += ["  " + "; ".join(traits), ""]
-    lines.append("Ports:")
-    if not cls.inputs and not cls.outputs:
-        lines.append("  (none)")
-    for direction, ports in (("in ", cls.inputs), ("out", cls.outputs)):
-        for name, p in ports.items():
-            opt = " (optional)" if getattr(p, "optional", False) else ""
-            desc = p.doc or p.type.doc
-            lines.append(f"  {direction} {name:<14} {str(p.type):<28}{opt} {desc}".rstrip())
+    lines += _ports(cls.inputs, cls.outputs)
     lines += ["", "Parameters:"]
     fields = cls.Params.model_fields
     if not fields:
@@ -56,16 +51,79 @@ def describe_node(cls: type[Node]) -> str:
     return "\n".join(lines)
 
 
+def _ports(inputs: dict, outputs: dict) -> list[str]:
+    lines = ["Ports:"]
+    if not inputs and not outputs:
+        lines.append("  (none)")
+    for direction, ports in (("in ", inputs), ("out", outputs)):
+        for name, p in ports.items():
+            opt = " (optional)" if getattr(p, "optional", False) else ""
+            desc = p.doc or p.type.doc
+            lines.append(f"  {direction} {name:<14} {str(p.type):<28}{opt} {desc}".rstrip())
+    return lines
+
+
+def describe_subgraph(kind: str, base_dir: Optional[Path] = None) -> str:
+    """A subgraph: where it comes from, its ports (typed from the inner ports they map to), its
+    nodes and every parameter reachable as ``NODE.INNER.PARAM``."""
+    from . import registry
+    from .subgraph import describe
+
+    flat, ins, outs = describe(kind, base_dir)
+    source = registry.find_subgraph(kind, base_dir)
+    origin = str(source) if isinstance(source, Path) else f"{source.__module__}.{source.__qualname__}()"
+    lines = [f"{kind}  (subgraph, {origin})", ""]
+    if flat.description:
+        lines += ["  " + flat.description, ""]
+    lines += _ports(ins, outs)
+    if flat.vars:
+        lines += ["", "Variables (params: {NAME: value}):"]
+        lines += [f"  {k:<18} default {v!r}" for k, v in flat.vars.items()]
+    lines += ["", "Nodes (params: {NODE: {param: value}}, --set STAB.NODE.param=value):"]
+    for name, ns in flat.nodes.items():
+        cls = ns.cls or registry.get(ns.kind)
+        set_params = ", ".join(f"{k}={v!r}" for k, v in ns.params.items())
+        lines.append(f"  {name:<14} {ns.kind:<20} {cls.describe()}")
+        if set_params:
+            lines.append(f"  {'':<14} set here: {set_params}")
+    lines += ["", "Edges:"] + [f"  {e}" + ("  (back edge)" if e.back else "") for e in flat.edges]
+    return "\n".join(lines)
+
+
 def to_dot(graph: BuiltGraph) -> str:
-    """The graph as Graphviz DOT: one box per node, edges labelled with ports and types."""
+    """The graph as Graphviz DOT: one box per node, each subgraph a cluster, edges labelled with
+    ports and types."""
     out = [f'digraph "{graph.spec.name}" {{', "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];',
            '  edge [fontname="Helvetica", fontsize=10];']
-    for name, b in graph.nodes.items():
-        out.append(f'  "{name}" [label="{name}\\n({b.spec.kind}, {b.device})"];')
-    for e in graph.edges:
-        t = graph.nodes[e.src].cls.outputs[e.src_port].type
-        style = ', style=dashed, constraint=false, label="' if e.back else ', label="'
-        label = f"{e.src_port} -> {e.dst_port}\\n{t}" + ("\\n(back edge, t-1)" if e.back else "")
-        out.append(f'  "{e.src}" -> "{e.dst}" [{style[2:]}{label}"];')
+    groups = sorted(graph.spec.groups, key=len, reverse=True)   # innermost first
+    owner = {n: next((g for g in groups if n.startswith(g + ".")), None) for n in graph.nodes}
+    _clusters(out, graph, owner, None, "  ")
+    _edges(out, graph)
     out.append("}")
     return "\n".join(out)
+
+
+def _clusters(out: list, graph: BuiltGraph, owner: dict, parent: Optional[str], pad: str) -> None:
+    for name, b in graph.nodes.items():
+        if owner[name] == parent:
+            out.append(f'{pad}"{name}" [label="{name}\\n({b.spec.kind}, {b.device})"];')
+    for prefix, group in graph.spec.groups.items():
+        enclosing = next((g for g in sorted(graph.spec.groups, key=len, reverse=True)
+                          if prefix.startswith(g + ".")), None)
+        if enclosing != parent:
+            continue
+        cluster = prefix.replace(".", "__")
+        out.append(f'{pad}subgraph "cluster_{cluster}" {{')
+        out.append(f'{pad}  label="{prefix} ({group.kind})"; style=rounded; color=gray50;')
+        _clusters(out, graph, owner, prefix, pad + "  ")
+        out.append(f"{pad}}}")
+
+
+def _edges(out: list, graph: BuiltGraph) -> None:
+    for e in graph.edges:
+        t = graph.nodes[e.src].cls.outputs[e.src_port].type
+        style = ', style=dashed, constraint=false, label="' if e.back else \
+            (', style=bold, label="' if e.is_queue else ', label="')
+        label = f"{e.src_port} -> {e.dst_port}\\n{t}" + ("\\n(back edge, t-1)" if e.back else "") + \
+            ("\\n(queue)" if e.is_queue else "")
+        out.append(f'  "{e.src}" -> "{e.dst}" [{style[2:]}{label}"];')

@@ -236,7 +236,7 @@ class Segment:
         vals = [NOTHING] * self.n_slots
         evs = None if self.plain else [None] * self.n_slots
         heads = runners[:self.n_heads]
-        index, current = -1, heads[0].name
+        index = -1
         try:
             self._setup(runners)
             session.thread_ready()
@@ -251,12 +251,13 @@ class Segment:
                 got, pts = [], None
                 t_pull = time.perf_counter()
                 for h in list(live):
-                    current = heads[h].name
                     try:
                         out, p = heads[h].pull()
                     except StopIteration:
                         live.remove(h)
                         continue
+                    except Exception as exc:
+                        raise NodeError(heads[h].name, index + 1, exc) from exc
                     got.append((h, out))
                     pts = p if pts is None else pts
                 if not got:
@@ -274,8 +275,10 @@ class Segment:
                     vals[s] = NOTHING
                 for h, out in got:
                     r = heads[h]
-                    current = r.name
-                    r.check(out)
+                    try:
+                        r.check(out)
+                    except Exception as exc:
+                        raise NodeError(r.name, index, exc) from exc
                     r.stats.packets += 1
                     r.ctx.index, r.ctx.pts, r.last_index = index, pts, index
                     ev = r.mark()
@@ -286,13 +289,12 @@ class Segment:
                             evs[slot] = ev
                     if self.plan[h][2]:
                         session.tracker.terminal_done(index)
-                current = None
                 self.step(index, pts, t0, vals, evs, runners, self.n_heads)
                 self.export(index, pts, t0, vals, evs)
                 admission.done()
             self.flush(runners, vals, evs)
         except BaseException as exc:  # noqa: BLE001 - reported with node and frame
-            session.fail(current or self.names[0], index, exc)
+            session.fail(self.names[0], index, exc)
         finally:
             self.send_end()
 

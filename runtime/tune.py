@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+from .api import load
 from .errors import GraphError
-from .run import load_graph, run_graph
 
 
 def parse_range(text: str):
@@ -51,11 +51,16 @@ def _objective_value(results: dict, key: str):
 
 
 def tune(graph: str, params: list[str], trials: int = 20, overrides: Optional[list] = None,
-         objective: str = "auto", out: Optional[str] = None, seed: int = 0, mode=None, device=None) -> dict:
+         objective: str = "auto", out: Optional[str] = None, seed: int = 0, mode=None, device=None,
+         executor: Optional[str] = None) -> dict:
+    """Each trial runs the graph once through the Python API, on the inline executor unless told
+    otherwise (deterministic, and the cores stay free for nothing else)."""
     import optuna
 
     ranges = dict(parse_range(p) for p in params)
-    load_graph(graph, list(overrides or []) + [f"{k}={_sample_default(r)}" for k, r in ranges.items()], mode, device)
+    base = load(graph, set=list(overrides or []))
+    base.build(mode, device)                                                    # a bad graph fails now
+    load(graph, set=list(overrides or []) + [f"{k}={_sample_default(r)}" for k, r in ranges.items()]).build()
     key = "objective" if objective in ("auto", "objective") else objective
     out_dir = Path(out or Path("runs") / f"tune-{Path(graph).stem}")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -75,8 +80,8 @@ def tune(graph: str, params: list[str], trials: int = 20, overrides: Optional[li
             sets.append(f"{k}={v}")
         scratch = tempfile.mkdtemp(prefix="graphrun-tune-")
         try:
-            result = run_graph(graph, overrides=list(overrides or []) + sets, mode=mode, device=device,
-                               out_dir=scratch, log=lambda msg: None)
+            result = base.run(scratch, set=sets, mode=mode, device=device, executor=executor or "inline",
+                              log=lambda msg: None)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         value = _objective_value(result.stats.get("results", {}), key)

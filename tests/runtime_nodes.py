@@ -127,3 +127,41 @@ class OptionalOnly(Node):
 
     def process(self, ctx, x):
         return None
+
+
+@register("test_hang")
+class Hang(Node):
+    """Hangs (sleeps for an hour) at a given frame, after touching a marker file: a stuck node."""
+    x = Input(ANY)
+    out = Output(ANY)
+
+    class Params(NodeParams):
+        at: int = 3
+        marker: str = ""
+
+    def process(self, ctx, x):
+        if ctx.index == self.params.at:
+            if self.params.marker:
+                open(self.params.marker, "w").close()
+            time.sleep(3600)
+        return {"out": x}
+
+
+@register("test_pairs")
+class Pairs(Node):
+    """Emit the sum of each pair of frames; flush emits a lone last frame."""
+    x = Input(SCALAR)
+    out = Output(SCALAR)
+
+    def setup(self, ctx):
+        self.held = None
+
+    def process(self, ctx, x):
+        if self.held is None:
+            self.held = x
+            return None
+        out, self.held = self.held + x, None
+        return {"out": out}
+
+    def flush(self, ctx):
+        return None if self.held is None else {"out": self.held}

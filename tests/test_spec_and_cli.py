@@ -233,3 +233,31 @@ def test_realtime_options_can_be_set_from_the_command_line(tmp_path):
         load_graph(p, overrides=["realtime.max_inflight=3"])
     with pytest.raises(GraphError, match="realtime.speed must be a positive number"):
         load_graph(p, overrides=["realtime.speed=fast"])
+
+
+@pytest.mark.parametrize("executor", ["fused", "per_node", "inline"])
+def test_a_second_sigint_ends_a_run_whose_node_hangs_within_two_seconds(tmp_path, executor):
+    p = write(tmp_path, """\
+    plugins: [runtime_nodes]
+    nodes:
+      src: {kind: test_count, params: {n: 100000}}
+      stuck: {kind: test_hang, params: {at: 3, marker: MARKER}}
+      sink: test_collect
+    edges: [src.out -> stuck.x, stuck.out -> sink.x]
+    """.replace("MARKER", str(tmp_path / "hung")))
+    env = dict(os.environ, PYTHONPATH=str(TESTS) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "graphrun", str(p), "-q", "--executor", executor,
+                             "--out", str(tmp_path / "o")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "hung").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)          # drain: the stuck node never returns
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)          # stop at once
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - t0 < 2.0
+    assert proc.returncode == 130, err
+    assert "stopped at once" in err and "Traceback" not in err
+    assert "partial" in (tmp_path / "o" / "FAILED.txt").read_text()

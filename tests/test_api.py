@@ -1,0 +1,122 @@
+"""The Python API: builder, to_yaml round trip, run, iterate with Python inputs and early stop."""
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import graphrun
+import runtime_nodes  # noqa: F401 - registers the test_* nodes
+from graphrun import GraphError
+
+
+def running_sum(n=5):
+    g = graphrun.Graph("sum")
+    src = g.add("test_count", name="src", n=n)
+    add = g.add("test_add", name="add")
+    sink = g.add("test_collect", name="sink")
+    g.connect(src.out, add.a)
+    g.connect(add.out, add.prev, back=True)
+    g.connect(add.out, sink.x)
+    return g
+
+
+def test_builder_handles_expose_ports_as_attributes_and_name_the_missing_one():
+    g = running_sum()
+    add = g.node("add")
+    assert str(add.out) == "add.out" and set(add.inputs) == {"a", "b", "prev"}
+    with pytest.raises(AttributeError, match="no port 'outt'.*did you mean 'out'"):
+        add.outt
+
+
+def test_builder_checks_types_and_kinds_when_linking():
+    g = running_sum()
+    m = g.add("test_mask_sink", name="m")
+    with pytest.raises(GraphError, match="type mismatch: src.out produces scalar but m.mask accepts mask"):
+        g.connect(g.node("src").out, m.mask)
+    with pytest.raises(GraphError, match="did you mean 'test_count'"):
+        g.add("test_cuont")
+    with pytest.raises(GraphError, match="parameter|n"):
+        g.add("test_count", n=-1)
+
+
+def test_run_returns_stats_and_published_results():
+    result = running_sum().run(executor="inline")
+    assert result.stats["frames"] == 5 and result.stats["executor"] == "inline"
+    assert [v for _, v, *_ in runtime_nodes.Collect.seen["sink"]] == [0.0, 1.0, 3.0, 6.0, 10.0]
+    assert result.results == {}
+
+
+def test_to_yaml_writes_a_file_that_loads_back_to_the_same_graph(tmp_path):
+    g = running_sum()
+    g.connect(g.node("src").out, g.add("test_slow", name="slow", delay=0.0).x, queue=True)
+    g.spec.plugins.append("runtime_nodes")
+    path = tmp_path / "g.yaml"
+    g.to_yaml(path)
+    back = graphrun.load(path)
+    assert back.to_yaml() == g.to_yaml()
+    a, b = g.build(), back.build()
+    assert [str(e) for e in a.edges] == [str(e) for e in b.edges]
+    assert {n: x.params for n, x in a.nodes.items()} == {n: x.params for n, x in b.nodes.items()}
+    assert [e.is_queue for e in b.edges] == [e.is_queue for e in a.edges]
+
+
+def test_load_takes_a_shipped_graph_by_name_with_overrides():
+    g = graphrun.load("stabilize", set=["source.frames=3", "stab.fuse.beta_fill=0.7"])
+    built = g.build()
+    assert built.nodes["stab.fuse"].params.beta_fill == 0.7
+    assert built.nodes["source"].params.frames == 3
+
+
+@pytest.mark.parametrize("executor", ["fused", "per_node", "inline"])
+def test_iterate_yields_one_dict_per_frame(executor):
+    items = list(running_sum().iterate(["add.out"], executor=executor))
+    assert [(d["index"], d["add.out"]) for d in items] == [(0, 0.0), (1, 1.0), (2, 3.0), (3, 6.0), (4, 10.0)]
+
+
+def test_iterate_feeds_frames_from_python_into_declared_inputs():
+    g = graphrun.Graph("fed")
+    add = g.add("test_add", name="add")
+    g.connect(add.out, add.prev, back=True)
+    g.input("x", add.a).output("total", add.out)
+    got = [d["total"] for d in g.iterate("total", inputs={"x": [1.0, 2.0, 3.0]})]
+    assert got == [1.0, 3.0, 6.0]
+
+
+def test_iterate_replaces_a_source_by_a_python_iterable_and_converts_numpy_frames():
+    g = graphrun.Graph("frames")
+    src = g.add("synthetic_scene", name="src", frames=50)
+    seg = g.add("bg_subtract", name="seg")
+    g.connect(src.frame, seg.frame)
+    images = [np.full((48, 64, 3), 30 * i, np.uint8) for i in range(4)]
+    items = list(g.iterate(["seg.prob"], inputs={"src": images}))
+    assert len(items) == 4
+    assert all(isinstance(d["seg.prob"], torch.Tensor) and d["seg.prob"].shape == (48, 64) for d in items)
+
+
+@pytest.mark.parametrize("executor", ["fused", "inline"])
+def test_stopping_an_iteration_early_closes_the_graph_and_leaves_no_thread(executor):
+    g = running_sum(n=100000)
+    it = g.iterate(["add.out"], executor=executor)
+    first = [next(it) for _ in range(3)]
+    it.close()
+    assert [d["index"] for d in first] == [0, 1, 2]
+    assert g.last_result.stats["interrupted"] and g.last_result.stats["frames"] < 100000
+    assert not [t for t in threading.enumerate() if t.name.startswith("graphrun:")]
+
+
+def test_iterate_raises_the_nodes_error_after_the_frames_before_it():
+    g = graphrun.Graph("fails")
+    src = g.add("test_count", name="src", n=10)
+    slow = g.add("test_slow", name="slow", fail_at=3)
+    g.connect(src.out, slow.x)
+    seen = []
+    with pytest.raises(graphrun.NodeError, match="node 'slow' failed at frame 3"):
+        for d in g.iterate("slow.out"):
+            seen.append(d["index"])
+    assert seen == [0, 1, 2]
+
+
+def test_iterate_names_an_unknown_output():
+    with pytest.raises(GraphError, match="no output 'add.outt'|has no output 'outt'"):
+        list(running_sum().iterate("add.outt"))
