@@ -1,12 +1,16 @@
-"""Scheduler overhead: microseconds per packet per hop on a chain of pass-through nodes.
+"""Runtime overhead: microseconds per packet per hop on a chain of pass-through nodes.
 
     python bench/overhead.py [--packets 20000] [--hops 10] [--reps 5] [--capacity 8 64]
 
 A source emits N integers into a chain of ``--hops`` ``passthrough`` nodes ending in a
-``null_sink``, run offline (every node on its own thread, bounded queues). The same
-``process`` calls made by a plain Python loop give the floor: the difference is what the
-runtime costs per hop (queues, wake-ups, alignment, timing, stats). With gst-launch-1.0
-installed, the same chain of GStreamer ``queue ! identity`` elements is timed as a yardstick.
+``null_sink``, run offline. A *fused hop* is one node called directly after the previous one on
+the same thread (the default ``fused`` executor, no queue in the chain; ``inline`` on the
+caller's thread); a *thread hop* crosses a bounded queue into another thread (``per_node``,
+queue capacity 8 or 64). The same ``process`` calls made by a plain Python loop give the floor:
+the difference is what the runtime costs per hop (slots, timing, stats; plus queues and
+wake-ups across threads). With gst-launch-1.0 installed, the same chains of GStreamer
+``identity`` (one streaming thread) and ``queue ! identity`` (a thread per queue) elements are
+timed as yardsticks. Goals: <= 1 us per fused hop, <= 5 us per thread hop (capacity 8).
 """
 from __future__ import annotations
 
@@ -61,17 +65,17 @@ def plain_loop(packets: int, hops: int) -> float:
     return time.perf_counter() - t
 
 
-def graphrun_run(packets: int, hops: int, capacity: int) -> float:
+def graphrun_run(packets: int, hops: int, capacity: int, executor: str) -> float:
     Counter.N = packets
-    stats = run_graph(chain_graph(hops, capacity)).stats
+    stats = run_graph(chain_graph(hops, capacity), executor=executor).stats
     assert stats["frames"] == packets, stats
     return stats["seconds"]
 
 
-def gstreamer(packets: int, hops: int):
+def gstreamer(packets: int, hops: int, element: str):
     if not shutil.which("gst-launch-1.0"):
         return None
-    pipe = "fakesrc num-buffers={} sizetype=empty ! ".format(packets) + " ! ".join(["queue ! identity"] * hops) + " ! fakesink"
+    pipe = "fakesrc num-buffers={} sizetype=empty ! ".format(packets) + " ! ".join([element] * hops) + " ! fakesink"
     t = time.perf_counter()
     r = subprocess.run(["gst-launch-1.0", "-q"] + pipe.split(), capture_output=True)
     if r.returncode != 0:
@@ -92,20 +96,29 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="accepted for symmetry with the other benches (CPU work only)")
     a = ap.parse_args()
     per_hop = lambda s: s / a.packets / (a.hops + 1) * 1e6  # noqa: E731 - hops + the sink
-    rows = []
-    loop = [plain_loop(a.packets, a.hops) for _ in range(a.reps)]
-    rows.append(("plain Python loop (same calls)", statistics.median(loop)))
-    for cap in a.capacity:
-        times = [graphrun_run(a.packets, a.hops, cap) for _ in range(a.reps)]
-        rows.append((f"graphrun offline, queue capacity {cap}", statistics.median(times)))
-    gst = [gstreamer(a.packets, a.hops) for _ in range(a.reps)]
-    if all(g is not None for g in gst):
-        rows.append(("gst-launch-1.0 queue ! identity chain", statistics.median(gst)))
+    configs = [("plain Python loop (same calls)", lambda: plain_loop(a.packets, a.hops)),
+               ("graphrun fused (one thread, direct calls)", lambda: graphrun_run(a.packets, a.hops, 8, "fused")),
+               ("graphrun inline (caller's thread)", lambda: graphrun_run(a.packets, a.hops, 8, "inline"))]
+    configs += [(f"graphrun per_node, queue capacity {cap}", lambda cap=cap: graphrun_run(a.packets, a.hops, cap,
+                                                                                          "per_node"))
+                for cap in a.capacity]
+    configs += [("gst-launch-1.0 identity chain (fused)", lambda: gstreamer(a.packets, a.hops, "identity")),
+                ("gst-launch-1.0 queue ! identity chain", lambda: gstreamer(a.packets, a.hops, "queue ! identity"))]
+    times: dict = {name: [] for name, _ in configs}
+    for _ in range(a.reps):                       # interleaved, so drift hits every row alike
+        for name, fn in configs:
+            times[name].append(fn())
+    rows = [(name, statistics.median(t)) for name, t in times.items() if all(x is not None for x in t)]
     floor = per_hop(rows[0][1])
     print(f"{a.packets} packets through {a.hops} pass-through nodes + sink; median of {a.reps} runs")
-    print(f"{'pipeline':<42} {'total s':>8} {'us/hop':>8} {'us/hop over loop':>17}")
+    print(f"{'pipeline':<44} {'total s':>8} {'us/hop':>8} {'us/hop over loop':>17}")
     for name, s in rows:
-        print(f"{name:<42} {s:8.3f} {per_hop(s):8.2f} {per_hop(s) - floor:17.2f}")
+        print(f"{name:<44} {s:8.3f} {per_hop(s):8.2f} {per_hop(s) - floor:17.2f}")
+    got = dict(rows)
+    fused = per_hop(got["graphrun fused (one thread, direct calls)"])
+    thread = per_hop(got[f"graphrun per_node, queue capacity {a.capacity[0]}"])
+    print(f"goals: fused hop <= 1 us: {'MET' if fused <= 1 else 'MISSED'} ({fused:.2f} us); thread hop <= 5 us "
+          f"(capacity {a.capacity[0]}): {'MET' if thread <= 5 else 'MISSED'} ({thread:.2f} us)")
 
 
 if __name__ == "__main__":

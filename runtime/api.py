@@ -17,9 +17,10 @@
 """
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Union
 
@@ -424,23 +425,46 @@ def _add_feeds(flat: GraphSpec, inputs: dict, fps: float) -> None:
     for name, values in inputs.items():
         ns = flat.nodes.get(name)
         feed = f"_feed_{len([n for n in flat.nodes if n.startswith('_feed_')])}"
+        where = f"Graph.iterate(inputs={name!r})"
         if ns is not None and issubclass(ns.cls or registry.get(ns.kind), Source):
             cls = ns.cls or registry.get(ns.kind)
-            ports = {p: cls.outputs[p].type for e in flat.edges if e.src == name for p in [e.src_port]}
+            first, values = _peek(values)
+            given = [p for p in first if p in cls.outputs] if isinstance(first, dict) else [next(iter(cls.outputs))]
+            ports = {p: cls.outputs[p].type for p in given}
+            kept = []
+            for e in flat.edges:
+                if e.src != name:
+                    kept.append(e)
+                elif e.src_port in ports:
+                    kept.append(replace(e, src=feed))
+                elif not _input_port(flat, e.dst, e.dst_port).optional:
+                    raise GraphError(f"{where}: {e.dst}.{e.dst_port} needs '{name}.{e.src_port}', which the fed "
+                                     f"items do not give (give dicts with the ports: {', '.join(cls.outputs)})")
+            flat.edges = kept
             del flat.nodes[name]
-            flat.edges = [EdgeSpec(feed, e.src_port, e.dst, e.dst_port, e.back, e.capacity, e.policy, e.where,
-                                   e.queue, e.via) if e.src == name else e for e in flat.edges]
-            single = len(ports) == 1
+            single = not isinstance(first, dict)
         else:
             targets = _resolve_input(flat, name)
-            first = flat.nodes[targets[0][0]]
-            ports = {"value": (first.cls or registry.get(first.kind)).inputs[targets[0][1]].type}
+            ports = {"value": _input_port(flat, *targets[0]).type}
             for node, port in targets:
                 flat.edges = [e for e in flat.edges if not (e.dst == node and e.dst_port == port)]
-                flat.edges.append(EdgeSpec(feed, "value", node, port, where=f"Graph.iterate(inputs={name!r})"))
+                flat.edges.append(EdgeSpec(feed, "value", node, port, where=where))
             single = True
-        flat.nodes[feed] = NodeSpec(feed, "_feed", cls=_feed_class(name, values, ports, single, fps),
-                                    where=f"Graph.iterate(inputs={name!r})")
+        flat.nodes[feed] = NodeSpec(feed, "_feed", cls=_feed_class(name, values, ports, single, fps), where=where)
+
+
+def _peek(values: Iterable) -> tuple:
+    """The first item of an iterable, and the iterable with it still in front."""
+    if isinstance(values, (list, tuple)):
+        return (values[0] if values else None), values
+    it = iter(values)
+    first = next(it, None)
+    return first, itertools.chain([] if first is None else [first], it)
+
+
+def _input_port(flat: GraphSpec, node: str, port: str) -> Input:
+    ns = flat.nodes[node]
+    return (ns.cls or registry.get(ns.kind)).inputs[port]
 
 
 def _feed_class(name: str, values: Iterable, ports: dict, single: bool, fps: float) -> type[Source]:
@@ -449,7 +473,7 @@ def _feed_class(name: str, values: Iterable, ports: dict, single: bool, fps: flo
 
     def generate(self, ctx):
         for index, item in enumerate(values):
-            if single and not (isinstance(item, dict) and set(item) <= set(ports)):
+            if single:
                 item = {next(iter(ports)): item}
             pts = index / fps
             yield Emit({p: as_port_value(v, ports[p], index, pts) for p, v in item.items()}, pts=pts)

@@ -17,6 +17,9 @@ from .graph import BuiltNode
 from .node import Context, Emit
 from .stats import NodeStats, Trace
 
+_now = time.perf_counter
+_UNKNOWN = object()
+
 
 @dataclass
 class RunEnv:
@@ -52,6 +55,8 @@ class NodeRunner:
         self.ctx = Context(name=built.name, device=self.placement.device, mode=env.mode, out_dir=env.out_dir,
                            graph=env.graph_info, log=env.log, results=env.results)
         self.outputs = built.cls.outputs
+        # per output: the Python classes a value must be (None: anything), for the hot-path check
+        self._types = {p: (o.type.python or None) for p, o in self.outputs.items()}
         self.skip_errors = built.spec.on_error == "skip"
         self.plain = not env.uses_cuda and not env.profile    # nothing to hand over between devices
         self.shared_stats = built.spec.workers > 1
@@ -82,7 +87,7 @@ class NodeRunner:
         last = self.last_index
         ctx.skipped = 0 if last is None or index <= last else index - last - 1
         ctx.index, ctx.pts, self.last_index = index, pts, index
-        t = time.perf_counter()
+        t = _now()
         event = None
         try:
             if self.plain:
@@ -95,15 +100,30 @@ class NodeRunner:
                     out = self.node.process(ctx, **args)
                     event = self.placement.mark()
             if out is not None:
-                self.check(out)
+                if out.__class__ is not dict:
+                    self.check(out)
+                types = self._types
+                for port, value in out.items():
+                    tp = types.get(port, _UNKNOWN)
+                    if tp is not None and (tp is _UNKNOWN or (value is not None and not isinstance(value, tp))):
+                        self.check(out)             # raises, naming the port and the types
         except Exception as exc:
             if not self.skip_errors or isinstance(exc, UserInputError):
                 raise
             self.stats.errors += 1
             self.env.log(f"graphrun: warning: node '{self.name}' skipped frame {index}: {type(exc).__name__}: {exc}")
             out, event = None, None
-        end = time.perf_counter()
-        self._record(t, end, index)
+        end = _now()
+        stats = self.stats
+        if self.shared_stats:
+            with stats.lock:
+                stats.durations.append(end - t)
+                stats.packets += 1
+        else:
+            stats.durations.append(end - t)
+            stats.packets += 1
+        if self.env.trace is not None:
+            self.env.trace.add(self.track, self.name, t, end, index)
         return out, event
 
     def flush(self):
@@ -122,10 +142,10 @@ class NodeRunner:
         """A source's next frame: ``(outputs, pts or None)``; raises StopIteration at its end."""
         if self._gen is None:
             self._gen = self.node.generate(self.ctx)
-        t = time.perf_counter()
+        t = _now()
         with self.placement.scope():
             item = next(self._gen)
-        end = time.perf_counter()
+        end = _now()
         self.stats.durations.append(end - t)
         if self.env.trace is not None:
             self.env.trace.add(self.track, self.name, t, end, self.ctx.index + 1)
@@ -148,15 +168,3 @@ class NodeRunner:
                 raise TypeError(f"returned unknown output '{port}' (outputs: {', '.join(outputs)})")
             if value is not None and not spec.type.accepts_value(value):
                 raise TypeError(f"output '{port}' is declared {spec.type} but the node produced {type(value).__name__}")
-
-    def _record(self, start: float, end: float, index: int) -> None:
-        stats = self.stats
-        if self.shared_stats:
-            with stats.lock:
-                stats.durations.append(end - start)
-                stats.packets += 1
-        else:
-            stats.durations.append(end - start)
-            stats.packets += 1
-        if self.env.trace is not None:
-            self.env.trace.add(self.track, self.name, start, end, index)
