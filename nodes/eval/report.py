@@ -21,7 +21,8 @@ from graphrun.runtime import Input, Node, NodeParams, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, MASK, RECORD, TENSOR
 
-from .sinks import RAW_COLOR, STAB_COLOR, mask_to_float, tint, to_numpy
+from ..sinks.mask_writer import mask_to_float, to_numpy
+from ..sinks.overlay_writer import RAW_COLOR, STAB_COLOR, tint
 
 GT_COLOR = (70, 140, 255)
 SUMMARY_ROWS = [  # key, label, better ("+" higher, "-" lower, "" neither)

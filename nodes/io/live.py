@@ -15,7 +15,7 @@ from graphrun.runtime import Emit, Output, Source, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, VideoFrame
 
-from .sources import _ImageParams, to_image
+from .image import ImageParams, to_image
 
 _CV_APIS = {"any": "CAP_ANY", "v4l2": "CAP_V4L2", "ffmpeg": "CAP_FFMPEG", "gstreamer": "CAP_GSTREAMER",
             "dshow": "CAP_DSHOW", "msmf": "CAP_MSMF", "avfoundation": "CAP_AVFOUNDATION"}
@@ -44,7 +44,7 @@ class Camera(Source):
     live = True
     frame = Output(FRAME, doc="VideoFrame: HxWx3 uint8 RGB; name = frame count")
 
-    class Params(_ImageParams):
+    class Params(ImageParams):
         device: Union[int, str] = Field(0, description="camera index (0 = first) or a device path (/dev/video0)")
         api: Literal["any", "v4l2", "ffmpeg", "gstreamer", "dshow", "msmf", "avfoundation"] = Field(
             "any", description="OpenCV capture API")
@@ -126,7 +126,7 @@ class StreamURL(Source):
     live = True
     frame = Output(FRAME, doc="VideoFrame: HxWx3 uint8 RGB; name = frame count")
 
-    class Params(_ImageParams):
+    class Params(ImageParams):
         url: str = Field(..., description="stream URL (rtsp://, http://, udp://, rtmp://, file path)")
         timeout: float = Field(5.0, gt=0, le=600, description="seconds allowed to open the stream and for each read")
         transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport")

@@ -1,139 +1,23 @@
-"""Sinks that write what users look at: per-frame mask PNGs and a side-by-side overlay video.
+"""The ``overlay_writer`` sink: raw and stabilized masks tinted over the frames, side by side, as a video.
 
-Both write into a temporary name and rename to the final one in ``finish()``, so a run that
-fails or is interrupted leaves no complete-looking output (``close()`` removes the temporary).
+It writes into a hidden temporary file and renames it in ``finish()``, so a run that fails or is
+interrupted leaves no complete-looking output (``close()`` removes the temporary).
 """
 from __future__ import annotations
 
 import os
-import shutil
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from graphrun.runtime import Input, Node, NodeParams, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, TENSOR
 
-
-def _needs_out(ctx, kind: str) -> Path:
-    if not ctx.out_dir:
-        raise UserInputError(f"node '{ctx.name}' ({kind}) needs --out: an output directory to write into")
-    out = Path(ctx.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def _frame_name(frame) -> str:
-    return str(frame.name) if getattr(frame, "name", "") else f"{int(frame.index):05d}"
-
-
-def to_numpy(x) -> np.ndarray:
-    """A tensor (any device) or array as a numpy array."""
-    if isinstance(x, torch.Tensor):
-        return x.detach().to("cpu").numpy()
-    return np.asarray(x)
-
-
-def mask_to_float(mask) -> np.ndarray:
-    """Bool mask or probability map -> float32 HxW in [0, 1]."""
-    m = to_numpy(mask)
-    if m.ndim == 3 and m.shape[0] == 1:
-        m = m[0]
-    if m.ndim != 2:
-        raise ValueError(f"expected an HxW mask, got shape {tuple(m.shape)}")
-    if m.dtype == np.bool_:
-        return m.astype(np.float32)
-    if m.dtype == np.uint8:
-        return (m.astype(np.float32) / 255.0) if m.max() > 1 else m.astype(np.float32)
-    return np.clip(m.astype(np.float32), 0.0, 1.0)
-
-
-@register("mask_writer")
-class MaskWriter(Node):
-    """Writes one PNG per frame: ``<out>/masks/<subdir>/<frame name>.png`` (0/255 or 8-bit prob).
-
-    Bool masks are written as 0/255. Probability maps are binarized at ``binarize`` (0/255) or,
-    with ``binarize: null``, written as 8-bit probabilities (255 = 1.0). The folder appears only
-    when the stream ends cleanly (written as a hidden temporary folder, renamed in finish);
-    an existing folder of the same name is replaced.
-    """
-
-    frame = Input(FRAME, doc="the frame (its name names the file)")
-    mask = Input(TENSOR, doc="bool mask or float probability map (H,W)")
-    stateless = False
-
-    class Params(NodeParams):
-        subdir: Optional[str] = Field(None, description="folder under <out>/masks (default: the node's name)")
-        binarize: Optional[float] = Field(0.5, ge=0, le=1,
-                                          description="threshold for probability maps; null = save 8-bit probabilities")
-
-        @field_validator("binarize", mode="before")
-        @classmethod
-        def _none_words(cls, v):
-            if isinstance(v, str) and v.strip().lower() in ("", "none", "null", "off", "false"):
-                return None
-            return v
-
-    def setup(self, ctx) -> None:
-        import cv2
-
-        self._cv2 = cv2
-        out = _needs_out(ctx, "mask_writer")
-        sub = self.params.subdir or ctx.name
-        if not sub or Path(sub).is_absolute() or ".." in Path(sub).parts:
-            raise UserInputError(f"mask_writer '{ctx.name}': subdir must be a relative folder name, got '{sub}'")
-        self.final = out / "masks" / sub
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.final.parent / f".{self.final.name}.tmp-{os.getpid()}-{id(self):x}"
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True)
-        self.count = 0
-
-    def process(self, ctx, frame, mask):
-        m = to_numpy(mask)
-        if m.dtype == np.bool_:
-            img = m.astype(np.uint8) * 255
-        else:
-            prob = mask_to_float(m)
-            if self.params.binarize is None:
-                img = np.round(prob * 255.0).astype(np.uint8)
-            else:
-                img = (prob > self.params.binarize).astype(np.uint8) * 255
-        if img.ndim == 3:
-            img = img.reshape(img.shape[-2:])
-        path = self.tmp / f"{_frame_name(frame)}.png"
-        if not self._cv2.imwrite(str(path), img):
-            raise UserInputError(f"mask_writer '{ctx.name}': cannot write {path}")
-        self.count += 1
-        return None
-
-    def finish(self, ctx) -> None:
-        if self.final.exists():
-            shutil.rmtree(self.final)
-        os.replace(self.tmp, self.final)
-        self.tmp = None
-        ctx.log(f"{ctx.name}: wrote {self.count} masks to {self.final}")
-
-    def close(self) -> None:
-        tmp = getattr(self, "tmp", None)
-        if tmp is not None and Path(tmp).exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-            try:
-                Path(tmp).parent.rmdir()  # <out>/masks, if nothing else is in it
-            except OSError:
-                pass
-        self.tmp = None
-
-
-# --------------------------------------------------------------------------------------------
-# overlay video
-# --------------------------------------------------------------------------------------------
+from .mask_writer import _needs_out, mask_to_float, to_numpy
 
 RAW_COLOR = (255, 80, 40)       # RGB
 STAB_COLOR = (40, 220, 90)

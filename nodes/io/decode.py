@@ -41,15 +41,15 @@ BACKENDS = ("pyav", "decord", "opencv")
 AUTO_ORDER = ("pyav", "opencv", "decord")
 # Preference order for random access / clips (read_clip, ClipDataset).
 CLIP_ORDER = ("pyav", "opencv", "decord")
-MAX_BAD_PACKETS = 25
+MAX_BAD_PACKETS = 25  # PyAV: give up after this many consecutive undecodable packets
 # Open decord readers of this process. A process forked while one is open (DataLoader workers)
-# can deadlock inside decord, so nodes.loader checks this before forking workers.
+# can deadlock inside decord, so make_loader (dataloader.py) checks this before forking workers.
 _LIVE_DECORD: "weakref.WeakSet" = weakref.WeakSet()
 
 
 def decord_readers_open() -> int:
     """How many decord readers are open in this process (see ``_LIVE_DECORD``)."""
-    return sum(1 for d in list(_LIVE_DECORD) if getattr(d, "_vr", None) is not None)  # PyAV: give up after this many consecutive undecodable packets
+    return sum(1 for d in list(_LIVE_DECORD) if getattr(d, "_vr", None) is not None)
 
 
 class DecodeWarning(UserWarning):
