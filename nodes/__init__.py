@@ -6,11 +6,12 @@
     stabilize/  optical_flow, flow_warp, motion_fusion, ema, adaptive_threshold, area_guard, anti_ghost
     eval/       metrics, report
     sinks/      mask_writer, overlay_writer
+    common/     helpers shared by the families (no nodes)
 """
 import importlib
 import sys
 
-from . import core, eval, io, models, sinks, stabilize  # noqa: F401  (registration happens on import)
+from . import common, core, eval, io, models, sinks, stabilize  # noqa: F401  (registration happens on import)
 
 # The flat modules of earlier versions, still importable (``graphrun.nodes.metrics``, ...): each old
 # name is served by the module or family package that now holds all its public names.

@@ -13,7 +13,7 @@ import torch
 from graphrun.runtime import Context
 from graphrun.runtime.types import VideoFrame
 
-from .io.davis import DAVIS_SEQUENCES, load_davis  # noqa: F401  (their former home: benches import them here)
+from .io.davis import DAVIS_SEQUENCES, load_davis  # noqa: F401  (defined here before; old imports keep working)
 from .stabilize import AdaptiveThreshold, AntiGhost, AreaGuard, FlowWarp, MotionFusion, OpticalFlow
 
 # node name in the graphs -> node class; parameters are overridden as {"fuse": {"beta_fill": 0.6}}

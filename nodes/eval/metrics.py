@@ -2,7 +2,7 @@
 
 Usable from tests and benches; the ``metrics`` node (metrics_node.py) wraps them:
 
-* :func:`iou` — intersection over union (both empty = 1, the DAVIS convention).
+* :func:`iou` (from ``nodes/common``) — intersection over union (both empty = 1, the DAVIS convention).
 * :func:`boundary_f` — DAVIS boundary F-measure (``bound_th`` = 0.008 of the image diagonal).
 * :func:`warp_mask` / :func:`warp_iou` — IoU between the flow-warped mask of frame t-1 and mask t.
 * :func:`dis_flow` — backward DIS optical flow (frame t -> t-1) when no flow is given.
@@ -16,38 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-
-def to_numpy(x) -> Optional[np.ndarray]:
-    """A tensor or array to a numpy array on the CPU (None stays None)."""
-    if x is None:
-        return None
-    if hasattr(x, "detach"):
-        x = x.detach()
-        if x.is_floating_point():
-            x = x.float()
-        return x.cpu().numpy()
-    return np.asarray(x)
-
-
-def binarize(x, threshold: float = 0.5) -> np.ndarray:
-    """A mask (bool) as is; a probability map (float) is foreground where >= ``threshold``.
-
-    Integer arrays (8-bit maps) are scaled by 255 when their maximum exceeds 1."""
-    a = to_numpy(x)
-    if a.dtype == bool:
-        return a
-    if np.issubdtype(a.dtype, np.integer):
-        return (a.astype(np.float32) / (255.0 if a.max(initial=0) > 1 else 1.0)) >= threshold
-    return a >= threshold
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two boolean masks; 1.0 when both are empty."""
-    a, b = np.asarray(a, bool), np.asarray(b, bool)
-    union = np.count_nonzero(a | b)
-    if union == 0:
-        return 1.0
-    return float(np.count_nonzero(a & b) / union)
+from ..common import DIS_PRESETS, iou, remap_flow, resize_flow, resize_gray, to_gray
 
 
 def seg2bmap(seg: np.ndarray) -> np.ndarray:
@@ -98,9 +67,6 @@ def boundary_f(mask: np.ndarray, gt: np.ndarray, bound_th: float = 0.008) -> flo
     return float(2 * precision * recall / (precision + recall))
 
 
-_DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
-
-
 def dis_flow(cur_rgb: np.ndarray, prev_rgb: np.ndarray, preset: str = "medium",
              scale: float = 1.0, dis=None) -> np.ndarray:
     """Backward DIS optical flow: for each pixel of ``cur`` the (dx, dy) to its place in ``prev``.
@@ -109,35 +75,18 @@ def dis_flow(cur_rgb: np.ndarray, prev_rgb: np.ndarray, preset: str = "medium",
     import cv2
 
     if dis is None:
-        dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
+        dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
     h, w = cur_rgb.shape[:2]
-    a = cur_rgb if cur_rgb.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(cur_rgb), cv2.COLOR_RGB2GRAY)
-    b = prev_rgb if prev_rgb.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(prev_rgb), cv2.COLOR_RGB2GRAY)
-    if scale != 1.0:
-        size = (max(8, int(round(w * scale))), max(8, int(round(h * scale))))
-        a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
-        b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
-    f = dis.calc(a, b, None)
-    if scale != 1.0:
-        sx, sy = w / f.shape[1], h / f.shape[0]
-        f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR)
-        f[..., 0] *= sx
-        f[..., 1] *= sy
-    return f.astype(np.float32)
+    a = resize_gray(to_gray(cur_rgb), scale, min_size=8)
+    b = resize_gray(to_gray(prev_rgb), scale, min_size=8)
+    return resize_flow(dis.calc(a, b, None), h, w).astype(np.float32)
 
 
 def warp_mask(prev: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Warp frame t-1's mask (or prob map) into frame t with a backward flow (bilinear, zeros outside).
 
     Returns float32 in [0, 1]."""
-    import cv2
-
-    h, w = prev.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    mx = gx + flow[..., 0]
-    my = gy + flow[..., 1]
-    return cv2.remap(np.asarray(prev, np.float32), mx, my, cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return remap_flow(np.asarray(prev, np.float32), flow, border="zeros")
 
 
 def warp_iou(prev_mask: np.ndarray, mask: np.ndarray, flow: np.ndarray) -> float:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -12,8 +12,8 @@ from pydantic import Field
 from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.types import FLOW, FRAME, MASK, RECORD, TENSOR
 
-from .metrics import (_DIS_PRESETS, GhostTracker, binarize, dis_flow, frame_stats, iou, mean_defined, summarize,
-                      to_numpy)
+from ..common import DIS_PRESETS, binarize, frame_name, iou, to_gray, to_numpy, write_atomic
+from .metrics import GhostTracker, dis_flow, frame_stats, mean_defined, summarize
 
 STREAMS = ("raw", "stabilized", "gt")
 SUMMARY_KEYS = ("consecutive_iou", "l1", "area_cv", "warp_iou", "J", "F", "ghost_frames", "ghost_pixels", "fidelity")
@@ -102,14 +102,12 @@ class Metrics(Node):
     def _own_flow(self, frame) -> Optional[np.ndarray]:
         import cv2
 
-        from ..stabilize.flow import to_gray
-
         gray = to_gray(frame.image)
         prev, self._prev_gray = self._prev_gray, gray
         if prev is None or prev.shape != gray.shape:
             return None
         if self._dis is None:
-            self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[self.params.flow_preset])
+            self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[self.params.flow_preset])
         return dis_flow(gray, prev, scale=self.params.flow_scale, dis=self._dis)
 
     def process(self, ctx, frame, raw, stabilized, gt=None, flow=None, info=None, info2=None):
@@ -122,7 +120,7 @@ class Metrics(Node):
             self._has_gt = True
         fl = to_numpy(flow) if flow is not None else self._own_flow(frame)
         rec = {"index": int(ctx.index if ctx.index >= 0 else frame.index),
-               "name": frame.name or f"{frame.index:05d}"}
+               "name": frame_name(frame)}
         ghosts = {}
         if g is not None:
             for s, m in masks.items():
@@ -180,12 +178,8 @@ class Metrics(Node):
             ctx.publish("objective", objective)
         ctx.log(format_table(summary, len(self._frames)))
         if ctx.out_dir:
-            os.makedirs(ctx.out_dir, exist_ok=True)
-            path = os.path.join(ctx.out_dir, self.params.filename)
-            tmp = path + ".tmp"
-            with open(tmp, "w") as fh:
-                json.dump({"summary": summary, "frames": self._frames}, fh, indent=1)
-            os.replace(tmp, path)
+            write_atomic(Path(ctx.out_dir) / self.params.filename,
+                         json.dumps({"summary": summary, "frames": self._frames}, indent=1))
 
     def close(self):
         self._prev = {}

@@ -102,6 +102,22 @@ def resolve_backend(backend: str, order: Sequence[str] = AUTO_ORDER) -> str:
     return backend
 
 
+def quarter_turns(frame) -> int:
+    """A PyAV frame's display rotation as a number of quarter turns counter-clockwise (0-3)."""
+    return int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) % 4
+
+
+def pyav_rgb(frame, turns: Optional[int] = None) -> np.ndarray:
+    """A PyAV video frame as RGB ``HxWx3 uint8``, turned by ``turns`` quarter turns (None: its own
+    display rotation, so it comes out the way a player shows it)."""
+    try:  # one swscale thread: "auto" threads cost 2-10x more per frame (thread start-up, contention)
+        rgb = frame.to_ndarray(format="rgb24", threads=1)
+    except TypeError:  # PyAV < 14 has no threads option
+        rgb = frame.to_ndarray(format="rgb24")
+    k = quarter_turns(frame) if turns is None else turns
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+
+
 def check_file(path) -> str:
     p = Path(os.fspath(path)).expanduser()
     if not p.exists():
@@ -352,16 +368,9 @@ class PyAVDecoder(Decoder):
             self.warn(f"{self.path}: stopped reading at a damaged or truncated spot ({exc})")
 
     def _to_rgb(self, frame) -> np.ndarray:
-        try:  # one swscale thread: "auto" threads cost 2-10x more per frame (thread start-up, contention)
-            rgb = frame.to_ndarray(format="rgb24", threads=1)
-        except TypeError:  # PyAV < 14 has no threads option
-            rgb = frame.to_ndarray(format="rgb24")
         if self._rot_k is None:
-            rot = getattr(frame, "rotation", 0) or 0
-            self._rot_k = int(round(rot / 90.0)) % 4
-        if self._rot_k:
-            rgb = np.ascontiguousarray(np.rot90(rgb, self._rot_k))
-        return rgb
+            self._rot_k = quarter_turns(frame)
+        return pyav_rgb(frame, self._rot_k)
 
     def _pts_s(self, frame, index: int) -> float:
         if frame.pts is not None and self._tb:

@@ -15,22 +15,11 @@ from graphrun.runtime import Emit, Output, Source, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, VideoFrame
 
+from .decode import pyav_rgb
 from .image import ImageParams, to_image
 
 _CV_APIS = {"any": "CAP_ANY", "v4l2": "CAP_V4L2", "ffmpeg": "CAP_FFMPEG", "gstreamer": "CAP_GSTREAMER",
             "dshow": "CAP_DSHOW", "msmf": "CAP_MSMF", "avfoundation": "CAP_AVFOUNDATION"}
-
-
-def _rgb(frame):
-    """PyAV frame to RGB numpy, display rotation applied."""
-    import numpy as np
-
-    try:
-        rgb = frame.to_ndarray(format="rgb24", threads=1)
-    except TypeError:  # PyAV < 14
-        rgb = frame.to_ndarray(format="rgb24")
-    k = int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) % 4
-    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
 
 @register("camera")
@@ -197,7 +186,7 @@ class StreamURL(Source):
                 for fr in frames:
                     t = fr.time if fr.time is not None else i / (self.fps() or 30.0)
                     t0 = t if t0 is None else t0
-                    rgb = _rgb(fr)
+                    rgb = pyav_rgb(fr)
                     yield Emit({"frame": VideoFrame(to_image(rgb, p.as_tensor, p.pin_memory), i, t - t0,
                                                     f"{i:05d}")}, pts=t - t0)
                     i += 1

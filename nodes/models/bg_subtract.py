@@ -14,17 +14,7 @@ from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, PROB_MAP, SCALAR
 
-
-def _to_numpy_rgb(image) -> np.ndarray:
-    if isinstance(image, torch.Tensor):
-        image = image.detach().cpu().numpy()
-    img = np.asarray(image)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    if img.dtype != np.uint8:
-        img = np.clip(img, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(img)
-
+from ..common import rgb_uint8
 
 
 @register("bg_subtract")
@@ -125,10 +115,10 @@ class BgSubtract(Node):
 
     def process(self, ctx, frame, background=None):
         cv2, p = self._cv2, self.params
-        full = _to_numpy_rgb(frame.image)
+        full = rgb_uint8(frame.image)
         img = self._resize(full)
         if background is not None and self.seen == 0:
-            self._init_from_plate(self._resize(_to_numpy_rgb(background.image)), img)
+            self._init_from_plate(self._resize(rgb_uint8(background.image)), img)
         if self.plated or self.seen >= p.warmup:
             rate = 1.0 / p.history
         else:

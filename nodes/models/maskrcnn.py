@@ -5,7 +5,6 @@ smoothing of its own. It never downloads weights.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Union
 
@@ -16,6 +15,8 @@ from pydantic import Field
 from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, INSTANCES, PROB_MAP, SCALAR, Instances
+
+from .torchvision_model import weights_cache_path
 
 
 def _coco_categories() -> list[str]:
@@ -28,8 +29,8 @@ def default_weights_file() -> tuple[Path, str]:
     """Where torchvision keeps the COCO Mask R-CNN weights (torch hub cache), and their URL."""
     from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights
 
-    url = MaskRCNN_ResNet50_FPN_Weights.COCO_V1.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url), url
+    weights = MaskRCNN_ResNet50_FPN_Weights.COCO_V1
+    return weights_cache_path(weights), weights.url
 
 
 @register("maskrcnn")

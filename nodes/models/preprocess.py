@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.types import FRAME, TENSOR, VideoFrame
 
-from .preprocess_ops import IMAGENET_MEAN, IMAGENET_STD, preprocess_image
+from .preprocess_ops import IMAGENET_MEAN, IMAGENET_STD, check_size, preprocess_image
 
 
 @register("preprocess")
@@ -43,10 +43,7 @@ class Preprocess(Node):
         @field_validator("resize", "crop")
         @classmethod
         def _positive(cls, v):
-            vals = [v] if isinstance(v, int) else (v or [])
-            if any(int(s) < 1 for s in vals):
-                raise ValueError("sizes must be >= 1")
-            return v
+            return check_size(v, "sizes")
 
         @field_validator("std")
         @classmethod

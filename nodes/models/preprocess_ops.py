@@ -23,11 +23,12 @@ import numpy as np
 
 from graphrun.runtime.errors import UserInputError
 
+from ..common import torch_dtype
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Size = Union[int, tuple[int, int]]
-_DTYPES = ("float32", "float16", "bfloat16")
 
 
 # ------------------------------------------------------------------------------ geometry
@@ -43,6 +44,14 @@ def resized_size(h: int, w: int, resize: Optional[Size]) -> tuple[int, int]:
     return int(resize[0]), int(resize[1])
 
 
+def check_size(size: Optional[Size], what: str) -> Optional[Size]:
+    """``size`` itself if each of its values is >= 1 (for parameter validators); else a ValueError."""
+    values = [size] if isinstance(size, int) else (size or [])
+    if any(int(s) < 1 for s in values):
+        raise ValueError(f"{what} must be >= 1")
+    return size
+
+
 def crop_box(h: int, w: int, crop: Optional[Size]) -> tuple[int, int, int, int]:
     """(top, left, height, width) of a centre crop, rounded like torchvision's ``CenterCrop``."""
     if crop is None:
@@ -56,11 +65,6 @@ def crop_box(h: int, w: int, crop: Optional[Size]) -> tuple[int, int, int, int]:
 
 def _is_downscale(h: int, w: int, oh: int, ow: int) -> bool:
     return oh < h or ow < w
-
-
-def _torch_dtype(name: str):
-    import torch
-    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
 
 
 def _to_device(x, device):
@@ -170,7 +174,7 @@ def preprocess_image(img, resize: Optional[Size] = 256, crop: Optional[Size] = 2
         x = torch.from_numpy(np.ascontiguousarray(img)) if isinstance(img, np.ndarray) else img
         x = _to_device(x, device).permute(2, 0, 1)[None]
         x = _torch_resize(x, oh, ow, interpolation, antialias)[..., top:top + ch, left:left + cw]
-    return _normalize(x, mean, std, _torch_dtype(dtype), channels_last)[0]
+    return _normalize(x, mean, std, torch_dtype(dtype), channels_last)[0]
 
 
 def preprocess_batch(x, resize: Optional[Size] = 256, crop: Optional[Size] = 224,
@@ -200,4 +204,4 @@ def preprocess_batch(x, resize: Optional[Size] = 256, crop: Optional[Size] = 224
     else:
         y = _to_device(x, device).permute(0, 3, 1, 2)
         y = _torch_resize(y, oh, ow, interpolation, antialias)[..., top:top + ch, left:left + cw]
-    return _normalize(y, mean, std, _torch_dtype(dtype), channels_last)
+    return _normalize(y, mean, std, torch_dtype(dtype), channels_last)

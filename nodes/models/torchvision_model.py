@@ -20,6 +20,9 @@ from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import RECORD, TENSOR
 
+from ..common import torch_dtype
+from .preprocess_ops import check_size
+
 TASKS = ("classification", "segmentation", "detection")
 
 
@@ -123,10 +126,7 @@ class TorchvisionModel(Node):
         @field_validator("input_size")
         @classmethod
         def _positive(cls, v):
-            vals = [v] if isinstance(v, int) else (v or [])
-            if any(int(s) < 1 for s in vals):
-                raise ValueError("input_size must be >= 1")
-            return v
+            return check_size(v, "input_size")
 
         @model_validator(mode="after")
         def _classes_need_random_weights(self):
@@ -137,7 +137,7 @@ class TorchvisionModel(Node):
     def setup(self, ctx):
         import torch
         p = self.params
-        self.dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[p.dtype]
+        self.dtype = torch_dtype(p.dtype)
         model, self.task = build_model(p.model, p.weights, p.num_classes)
         model = model.eval().to(device=ctx.device, dtype=self.dtype)
         if p.channels_last:

@@ -11,45 +11,13 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 from pydantic import Field, field_validator
 
 from graphrun.runtime import Input, Node, NodeParams, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, TENSOR
 
-
-def _needs_out(ctx, kind: str) -> Path:
-    if not ctx.out_dir:
-        raise UserInputError(f"node '{ctx.name}' ({kind}) needs --out: an output directory to write into")
-    out = Path(ctx.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def _frame_name(frame) -> str:
-    return str(frame.name) if getattr(frame, "name", "") else f"{int(frame.index):05d}"
-
-
-def to_numpy(x) -> np.ndarray:
-    """A tensor (any device) or array as a numpy array."""
-    if isinstance(x, torch.Tensor):
-        return x.detach().to("cpu").numpy()
-    return np.asarray(x)
-
-
-def mask_to_float(mask) -> np.ndarray:
-    """Bool mask or probability map -> float32 HxW in [0, 1]."""
-    m = to_numpy(mask)
-    if m.ndim == 3 and m.shape[0] == 1:
-        m = m[0]
-    if m.ndim != 2:
-        raise ValueError(f"expected an HxW mask, got shape {tuple(m.shape)}")
-    if m.dtype == np.bool_:
-        return m.astype(np.float32)
-    if m.dtype == np.uint8:
-        return (m.astype(np.float32) / 255.0) if m.max() > 1 else m.astype(np.float32)
-    return np.clip(m.astype(np.float32), 0.0, 1.0)
+from ..common import frame_name, hidden_temp, mask_to_float, needs_out, to_numpy
 
 
 @register("mask_writer")
@@ -82,13 +50,13 @@ class MaskWriter(Node):
         import cv2
 
         self._cv2 = cv2
-        out = _needs_out(ctx, "mask_writer")
+        out = needs_out(ctx, "mask_writer")
         sub = self.params.subdir or ctx.name
         if not sub or Path(sub).is_absolute() or ".." in Path(sub).parts:
             raise UserInputError(f"mask_writer '{ctx.name}': subdir must be a relative folder name, got '{sub}'")
         self.final = out / "masks" / sub
         self.final.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.final.parent / f".{self.final.name}.tmp-{os.getpid()}-{id(self):x}"
+        self.tmp = hidden_temp(self.final)
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         self.tmp.mkdir(parents=True)
@@ -106,7 +74,7 @@ class MaskWriter(Node):
                 img = (prob > self.params.binarize).astype(np.uint8) * 255
         if img.ndim == 3:
             img = img.reshape(img.shape[-2:])
-        path = self.tmp / f"{_frame_name(frame)}.png"
+        path = self.tmp / f"{frame_name(frame)}.png"
         if not self._cv2.imwrite(str(path), img):
             raise UserInputError(f"mask_writer '{ctx.name}': cannot write {path}")
         self.count += 1

@@ -17,42 +17,13 @@ from graphrun.runtime import Input, Node, NodeParams, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, TENSOR
 
-from .mask_writer import _needs_out, mask_to_float, to_numpy
-
-RAW_COLOR = (255, 80, 40)       # RGB
-STAB_COLOR = (40, 220, 90)
-
-
-def tint(image: np.ndarray, prob: Optional[np.ndarray], color, label: str, alpha: float = 0.45) -> np.ndarray:
-    """Frame with the mask (prob > 0.5) tinted in ``color``, its contour drawn and a label on top."""
-    import cv2
-
-    out = image.astype(np.float32)
-    if prob is not None:
-        if prob.shape != image.shape[:2]:
-            prob = cv2.resize(prob, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
-        a = (np.clip(prob, 0, 1) * alpha)[..., None]
-        out = out * (1 - a) + np.asarray(color, np.float32) * a
-    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
-    if prob is not None:
-        binary = (prob > 0.5).astype(np.uint8)
-        contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(out, contours, -1, tuple(int(c) for c in color), 1, lineType=cv2.LINE_AA)
-    if label:
-        scale = max(0.4, image.shape[1] / 640.0)
-        thick = max(1, int(round(scale * 1.5)))
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-        cv2.rectangle(out, (0, 0), (tw + 10, th + base + 8), (0, 0, 0), -1)
-        cv2.putText(out, label, (5, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, tuple(int(c) for c in color),
-                    thick, cv2.LINE_AA)
-    return out
-
+from ..common import RAW_COLOR, STAB_COLOR, hidden_temp, mask_to_float, needs_out, rgb_uint8, tint
 
 def side_by_side(image, raw, stabilized, max_width: int = 0) -> np.ndarray:
     """Raw and stabilized overlays next to each other (or raw alone), scaled to max_width, even size."""
     import cv2
 
-    image = np.ascontiguousarray(to_numpy(image)[..., :3]).astype(np.uint8)
+    image = rgb_uint8(image)
     panels = [tint(image, None if raw is None else mask_to_float(raw), RAW_COLOR, "raw")]
     if stabilized is not None:
         panels.append(tint(image, mask_to_float(stabilized), STAB_COLOR, "stabilized"))
@@ -93,12 +64,12 @@ class OverlayWriter(Node):
         import av
 
         self._av = av
-        out = _needs_out(ctx, "overlay_writer")
+        out = needs_out(ctx, "overlay_writer")
         name = self.params.filename
         if Path(name).name != name or not name:
             raise UserInputError(f"overlay_writer '{ctx.name}': filename must be a plain file name, got '{name}'")
         self.final = out / name
-        self.tmp = out / f".{Path(name).stem}.tmp-{os.getpid()}-{id(self):x}{Path(name).suffix or '.mp4'}"
+        self.tmp = hidden_temp(self.final)
         self.container = None
         self.stream = None
         self.pending = []          # (image, pts seconds) until the frame rate is known

@@ -16,7 +16,8 @@ from .ema import EMA
 from .flow import FlowEstimator, OpticalFlow, fb_error
 from .flow_warp import FlowWarp
 from .motion_fusion import MotionFusion
-from .ops import component_support, fuse, fusion_weight, gate_components, gaussian_blur, pick_threshold, to_cpu, warp
+from ..common import to_cpu  # a name of the former stabilize_guard module
+from .ops import component_support, fuse, fusion_weight, gate_components, gaussian_blur, pick_threshold, warp
 
 __all__ = ["AdaptiveThreshold", "AntiGhost", "AreaGuard", "EMA", "FlowEstimator", "OpticalFlow", "fb_error",
            "FlowWarp", "MotionFusion", "component_support", "fuse", "fusion_weight", "gate_components",

@@ -10,7 +10,7 @@ from pydantic import Field
 from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.types import MASK, PROB_MAP, RECORD, SCALAR
 
-from ..eval.metrics import to_numpy
+from ..common import to_numpy
 from .ops import component_support
 
 

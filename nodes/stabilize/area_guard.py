@@ -10,8 +10,8 @@ from pydantic import Field
 from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.types import FLOW, MASK, RECORD
 
-from ..eval.metrics import to_numpy
-from .ops import gate_components, to_cpu, warp
+from ..common import to_cpu, to_numpy
+from .ops import gate_components, warp
 
 
 @register("area_guard")

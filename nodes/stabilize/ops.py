@@ -152,10 +152,6 @@ def gate_components(mask: np.ndarray, prev: Optional[np.ndarray], counter: Optio
     return kept, new_counter, {"rejected_px": int(np.count_nonzero(mask & ~kept))}
 
 
-def to_cpu(x) -> torch.Tensor:
-    return x.detach().to("cpu", torch.float32) if hasattr(x, "detach") else torch.from_numpy(np.asarray(x, np.float32))
-
-
 def component_support(mask: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Label the connected components of ``mask``; return (labels, mean of ``raw`` per label)."""
     import cv2
