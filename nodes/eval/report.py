@@ -1,4 +1,4 @@
-"""The run report: plots over time, a gallery of telling frames and one offline HTML page.
+"""The ``report`` sink: plots over time, a gallery of telling frames and one offline HTML page.
 
 Reads ``<out>/metrics.json`` (written by the ``metrics`` node) at finish; connect the metrics
 node's per-frame record to ``report.metrics`` so the report finishes after it. Without that

@@ -1,4 +1,4 @@
-"""Live sources: a local camera (OpenCV) and a network stream (rtsp/http/udp/... through PyAV).
+"""The live sources ``camera`` (OpenCV) and ``stream_url`` (rtsp/http/udp/... through PyAV).
 
 Both are ``live``: they produce frames at their own pace, so they run only in ``mode: realtime``
 (the runtime refuses them offline) and never wait for the graph; when it falls behind, the

@@ -1,4 +1,4 @@
-"""A synthetic static-camera scene with exact ground truth: the default input of the graphs.
+"""The ``synthetic_scene`` source: a static-camera scene with exact ground truth, the graphs' default input.
 
 What is "the object": every moving object (three textured shapes); ``gt`` is the union of their
 visible pixels (anti-aliased coverage >= 0.5, minus what the static post hides). The seed changes

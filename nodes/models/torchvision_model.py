@@ -1,4 +1,4 @@
-"""Run a torchvision model (classification, segmentation or detection) on frames or batches.
+"""The ``torchvision_model`` node: a torchvision classification, segmentation or detection model.
 
 Weights are ``none`` by default (random init: right cost, meaningless output, fine for timing).
 ``DEFAULT`` or a named weight set (``IMAGENET1K_V1``) are loaded through torchvision only from
