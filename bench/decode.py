@@ -80,7 +80,7 @@ def pyav_loop(path, **to_ndarray_kw) -> int:
 
 
 def decord_next(path) -> int:
-    from graphrun.nodes.decode import _import_decord
+    from graphrun.nodes.io.decode import _import_decord
 
     decord = _import_decord()
     vr = decord.VideoReader(str(path))
@@ -92,7 +92,7 @@ def decord_next(path) -> int:
 
 
 def decord_batch(path, size: int = 32) -> int:
-    from graphrun.nodes.decode import _import_decord
+    from graphrun.nodes.io.decode import _import_decord
 
     decord = _import_decord()
     vr = decord.VideoReader(str(path))
@@ -119,7 +119,7 @@ def opencv_loop(path) -> int:
 
 # -- graphrun -----------------------------------------------------------------------------------
 def graphrun_decoder(path, backend) -> int:
-    from graphrun.nodes.decode import open_decoder
+    from graphrun.nodes.io.decode import open_decoder
 
     with open_decoder(path, backend) as dec:
         return sum(1 for _ in dec.frames())
@@ -165,7 +165,7 @@ def gst_rgb(path):
 
 def methods(device: str) -> list[tuple[str, str, callable]]:
     """(group, label, fn(path) -> frames or None)."""
-    from graphrun.nodes.decode import backend_available
+    from graphrun.nodes.io.decode import backend_available
 
     m = [("plain", "pyav loop (to_ndarray as is)", lambda p: pyav_loop(p)),
          ("plain", "pyav loop (to_ndarray threads=1)", lambda p: pyav_loop(p, threads=1))]

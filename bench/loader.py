@@ -68,7 +68,7 @@ def one_epoch(ds, device, **loader_kw) -> tuple[float, float, int]:
     """(seconds for the epoch, seconds after the first batch, clips)."""
     import torch
 
-    from graphrun.nodes.loader import make_loader
+    from graphrun.nodes.io.dataloader import make_loader
 
     t0 = time.perf_counter()
     loader = make_loader(ds, **loader_kw)
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     import warnings
     warnings.filterwarnings("ignore", message="This DataLoader will create")  # 4 workers on 2 cores: on purpose
 
-    from graphrun.nodes.loader import ClipDataset
+    from graphrun.nodes.io.dataloader import ClipDataset
 
     paths = [SHARED / n for n in ("dancer.mp4", "pancake.mkv", "traffic.avi")]
     if not all(p.exists() for p in paths):

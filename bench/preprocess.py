@@ -38,7 +38,7 @@ def real_frame() -> tuple[np.ndarray, str]:
     path = DATA / "davis" / "JPEGImages" / "480p" / "blackswan" / "00000.jpg"
     if path.is_file():
         return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), f"DAVIS {path.parent.name}/{path.name}"
-    from graphrun.nodes.synthetic import render_scene
+    from graphrun.nodes.io.synthetic import render_scene
     frames, _ = render_scene(frames=1, width=854, height=480)
     return frames[0], "synthetic_scene (../shared/data absent)"
 
@@ -54,7 +54,7 @@ def main(argv=None):
     import cv2
     import torch
 
-    from graphrun.nodes.preprocess import preprocess_batch, preprocess_image
+    from graphrun.nodes.models.preprocess_ops import preprocess_batch, preprocess_image
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
