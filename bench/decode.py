@@ -174,9 +174,9 @@ def methods(device: str) -> list[tuple[str, str, callable]]:
     if backend_available("opencv"):
         m += [("plain", "opencv read+cvtColor", opencv_loop)]
     backends = [b for b in ("pyav", "decord", "opencv") if backend_available(b)]
-    m += [("decoder", f"graphrun decoder {b}", (lambda b: lambda p: graphrun_decoder(p, b))(b)) for b in backends]
+    m += [("decoder", f"graphrun decoder {b}", lambda p, b=b: graphrun_decoder(p, b)) for b in backends]
     m += [("graph", "graph video_file(auto) -> null_sink", lambda p: graphrun_graph(p, "auto", device))]
-    m += [("graph", f"graph video_file({b}) -> null_sink", (lambda b: lambda p: graphrun_graph(p, b, device))(b))
+    m += [("graph", f"graph video_file({b}) -> null_sink", lambda p, b=b: graphrun_graph(p, b, device))
           for b in backends]
     if device.startswith("cuda"):
         m += [("graph", "graph video_file(auto, tensor+pinned) -> null_sink",
@@ -224,7 +224,7 @@ def main(argv=None) -> int:
                 fn(v)
             except Exception as exc:  # noqa: BLE001 - a yardstick may not handle a file
                 failed[(label, v)] = str(exc).splitlines()[0][:120]
-    for rep in range(args.reps):
+    for _ in range(args.reps):
         for v in videos:
             for _, label, fn in ms:
                 if (label, v) in failed:
@@ -247,7 +247,7 @@ def main(argv=None) -> int:
     w = max(len(label) for _, label, _ in ms)
     print(f"\nframes/s to RGB, median of {args.reps} (2-core CPU unless noted; higher is better)")
     print(f"{'method':<{w}}  " + "  ".join(f"{n:>12}" for n in names))
-    for group, label, _ in ms:
+    for _, label, _ in ms:
         print(f"{label:<{w}}  " + "  ".join(f"{fps[(label, v)]:12.0f}" for v in videos))
     print(f"{'(frames, size)':<{w}}  " + "  ".join(f"{counts[v]:>5} {_size(v):>6}" for v in videos))
     for (label, v), why in failed.items():

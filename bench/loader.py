@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     graph_times = []
     t_all = time.perf_counter()
     one_epoch(ds, args.device, batch_size=args.batch_size)  # warm-up: file cache, imports
-    for rep in range(args.reps):
+    for _ in range(args.reps):
         for i, cfg in enumerate(configs):
             total, steady, clips = one_epoch(ds, args.device, batch_size=args.batch_size, **cfg)
             assert clips == len(ds), (clips, len(ds))

@@ -34,9 +34,10 @@ from typing import Optional
 import numpy as np
 from pydantic import Field
 
-from common import median_ms  # noqa: E402 - bench/ is on sys.path when run as a script
 from graphrun.runtime import Context, Emit, Input, Node, NodeParams, Output, Source, register
 from graphrun.runtime.types import ANY, FRAME, VideoFrame
+
+from common import median_ms  # noqa: E402 - bench/ is on sys.path when run as a script
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
@@ -145,8 +146,8 @@ def sync_fn(device):
 
 # ----------------------------------------------------------------------------- stages alone
 def make_nodes(device: str, clip: Path, frames: int, model_size: Optional[int], dec_threads: int = 1):
-    from graphrun.nodes.models.torchvision_model import TorchvisionModel
     from graphrun.nodes.models.preprocess import Preprocess
+    from graphrun.nodes.models.torchvision_model import TorchvisionModel
     ctx = Context(name="bench", device=__import__("torch").device(device))
     src = BenchVideo(BenchVideo.Params(path=str(clip), frames=frames, threads=dec_threads))
     pre = Preprocess(Preprocess.Params(resize=256, crop=224))
@@ -172,6 +173,7 @@ def stage_costs(device: str, clip: Path, frames: int, model_size: int, reps: int
 
 def model_ms(device: str, size: int, reps: int = 7) -> float:
     import torch
+
     from graphrun.nodes.models.torchvision_model import TorchvisionModel
     ctx = Context(name="cal", device=torch.device(device))
     node = TorchvisionModel(TorchvisionModel.Params(model="resnet18", input_size=size))

@@ -85,10 +85,10 @@ def main(argv=None):
         per_frame, per_batch = {}, {}
         for name, kw in methods.items():
             on_dev = kw["device"] != "cpu"
-            f1 = (lambda kw=kw: preprocess_image(img, **common, **kw)) if on_dev else \
-                (lambda kw=kw: ship(preprocess_image(img, **common, **kw)))
-            fb = (lambda kw=kw: preprocess_batch(batch_t, **common, **kw)) if on_dev else \
-                (lambda kw=kw: ship(preprocess_batch(batch_t, **common, **kw)))
+            f1 = (lambda kw=kw, img=img: preprocess_image(img, **common, **kw)) if on_dev else \
+                (lambda kw=kw, img=img: ship(preprocess_image(img, **common, **kw)))
+            fb = (lambda kw=kw, b=batch_t: preprocess_batch(b, **common, **kw)) if on_dev else \
+                (lambda kw=kw, b=batch_t: ship(preprocess_batch(b, **common, **kw)))
             per_frame[name] = median_ms(f1, args.reps, sync, warmup=3)
             per_batch[name] = median_ms(fb, max(5, args.reps // 3), sync, warmup=3) / args.batch
         rows.append((res, "frame", per_frame))

@@ -37,8 +37,9 @@ LOO_GRID = {"fuse.beta_fill": [0.5, 0.6, 0.7], "fuse.beta_remove": [0.2, 0.3, 0.
 
 
 def metric_flows(frames):
-    from graphrun.nodes.eval.metrics import dis_flow
     import cv2
+
+    from graphrun.nodes.eval.metrics import dis_flow
 
     dis = cv2.DISOpticalFlow_create(2)
     return [None] + [dis_flow(frames[t], frames[t - 1], dis=dis) for t in range(1, len(frames))]
@@ -168,8 +169,8 @@ def leave_one_out(seqs, args, cache):
 
 
 def synthetic(args):
-    from graphrun.nodes.models.bg_subtract import BgSubtract
     from graphrun.nodes.io.synthetic import Scene, SyntheticScene, render_scene
+    from graphrun.nodes.models.bg_subtract import BgSubtract
     from graphrun.runtime import Context
     from graphrun.runtime.types import VideoFrame
 

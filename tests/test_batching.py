@@ -1,8 +1,10 @@
 """batch: N consecutive tensors -> one (N, ...) tensor on every N-th frame; plumbing nodes."""
 import pytest
 import torch
+from pydantic import ValidationError
 
-from graphrun.nodes.core import NullSink, Passthrough
+from graphrun.nodes.core import NullSink
+from graphrun.nodes.models.batch import Batch
 from graphrun.runtime import Context, UserInputError
 from graphrun.runtime.testing import Harness
 
@@ -67,7 +69,7 @@ def test_channels_last_batch_layout():
 
 
 def test_batch_size_must_be_positive():
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         Batch.Params(size=0)
 
 

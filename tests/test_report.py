@@ -27,7 +27,8 @@ def feed(tmp_path, with_gt=True, with_info=False, **params):
         gt = square(2 + i) > 0.5
         raw = torch.zeros(24, 32) if i == 5 else square(2 + i + (6 if i == 8 else 0))
         stab = square(2 + i)
-        info = {"threshold": 0.5, "confidence": 0.1 if i == 5 else 0.9, "miss_streak": int(i == 5)} if with_info else None
+        info = ({"threshold": 0.5, "confidence": 0.1 if i == 5 else 0.9, "miss_streak": int(i == 5)}
+                if with_info else None)
         h.push(frame=frame, raw=raw, stabilized=stab, gt=gt if with_gt else None, info=info)
     return h
 

@@ -342,7 +342,8 @@ def test_image_folder_reads_files_in_name_order_named_by_stem(tmp_path):
     # RGB, not BGR: the block at the top left is red
     r, g, b = frames[0].image[5, 5].astype(int)
     assert r > 150 and g < 90 and b < 90
-    assert [f.name for f in run_source(Harness("image_folder", path=str(d), start=1, max_frames=2))] == ["00001", "00002"]
+    later = run_source(Harness("image_folder", path=str(d), start=1, max_frames=2))
+    assert [f.name for f in later] == ["00001", "00002"]
 
 
 def test_image_folder_falls_back_to_png(tmp_path):

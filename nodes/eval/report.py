@@ -18,7 +18,19 @@ from pydantic import Field
 from graphrun.runtime import Input, Node, NodeParams, register
 from graphrun.runtime.types import FRAME, MASK, RECORD, TENSOR
 
-from ..common import GT_COLOR, frame_name, RAW_COLOR, STAB_COLOR, iou, mask_to_float, needs_out, rgb_uint8, tint, to_numpy, write_atomic
+from ..common import (
+    GT_COLOR,
+    RAW_COLOR,
+    STAB_COLOR,
+    frame_name,
+    iou,
+    mask_to_float,
+    needs_out,
+    rgb_uint8,
+    tint,
+    to_numpy,
+    write_atomic,
+)
 
 SUMMARY_ROWS = [  # key, label, better ("+" higher, "-" lower, "" neither)
     ("J", "J (IoU with ground truth)", "+"),
@@ -75,8 +87,10 @@ class Report(Node):
     raw = Input(TENSOR, doc="raw mask or probability (H,W)")
     stabilized = Input(TENSOR, doc="stabilized mask or probability (H,W)")
     gt = Input(MASK, optional=True, doc="ground-truth mask")
-    info = Input(RECORD, optional=True, doc="stabilizer state (threshold, confidence, miss_streak), used without metrics.json")
-    metrics = Input(RECORD, optional=True, doc="any record of the metrics node: links report after it so metrics.json exists at finish")
+    info = Input(RECORD, optional=True,
+                 doc="stabilizer state (threshold, confidence, miss_streak), used without metrics.json")
+    metrics = Input(RECORD, optional=True,
+                    doc="any record of the metrics node: links report after it so metrics.json exists at finish")
     stateless = False
 
     class Params(NodeParams):
@@ -305,7 +319,8 @@ class Report(Node):
         parts.append(self._summary_table(metrics))
         if p.video:
             v = esc(p.video)
-            parts.append(f"<h2>Video</h2><video src='{v}' controls muted loop preload='metadata' style='max-width:100%' "
+            parts.append(f"<h2>Video</h2><video src='{v}' controls muted loop preload='metadata' "
+                         f"style='max-width:100%' "
                          f"onerror=\"this.outerHTML='<p class=note>{v} is not there or cannot be played here "
                          f"(the graph may have no overlay_writer).</p>'\"></video>"
                          f"<p><a href='{v}'>{v}</a>: raw (left) and stabilized (right).</p>")

@@ -2,9 +2,28 @@
 workers, the synthetic scene, and the decoder backends they share."""
 from .dataloader import ClipDataset, DataLoaderSource, count_frames, expand_paths, make_loader
 from .davis import DAVIS_SEQUENCES, load_davis
-from .decode import (AUTO_ORDER, BACKENDS, CLIP_ORDER, MAX_BAD_PACKETS, Decoder, DecodeWarning, DecordDecoder,
-                     OpenCVDecoder, PyAVDecoder, VideoInfo, backend_available, check_file, decord_readers_open,
-                     iter_frames, open_decoder, probe, pyav_rgb, quarter_turns, read_clip, resolve_backend)
+from .decode import (
+    AUTO_ORDER,
+    BACKENDS,
+    CLIP_ORDER,
+    MAX_BAD_PACKETS,
+    Decoder,
+    DecodeWarning,
+    DecordDecoder,
+    OpenCVDecoder,
+    PyAVDecoder,
+    VideoInfo,
+    backend_available,
+    check_file,
+    decord_readers_open,
+    iter_frames,
+    open_decoder,
+    probe,
+    pyav_rgb,
+    quarter_turns,
+    read_clip,
+    resolve_backend,
+)
 from .image import ImageParams, to_image
 from .image_folder import IMAGE_SUFFIXES, ImageFolder, list_images, read_rgb
 from .live import Camera, StreamURL

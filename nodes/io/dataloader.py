@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Callable, Literal, Optional, Sequence, Union
 
 from pydantic import Field, model_validator
-
 from torch.utils.data import Dataset
 
 from graphrun.runtime import Emit, NodeParams, Output, Source, register

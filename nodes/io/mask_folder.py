@@ -16,6 +16,7 @@ from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, MASK, PROB_MAP
 
+
 def load_label_image(path: Path) -> tuple[np.ndarray, str]:
     """Read a mask PNG. Returns (array, mode): 'palette' / 'grey' (H,W) or 'rgb' (H,W,3)."""
     from PIL import Image

@@ -116,11 +116,13 @@ class TorchvisionModel(Node):
         def _known(cls, v):
             if model_task(v) is None:
                 import difflib
+
                 import torchvision.models as M
                 names = (M.list_models(module=M) + M.list_models(module=M.segmentation)
                          + M.list_models(module=M.detection))
                 close = difflib.get_close_matches(v, names, n=1)
-                raise ValueError(f"unknown torchvision model '{v}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ValueError(f"unknown torchvision model '{v}'{hint}")
             return v
 
         @field_validator("input_size")

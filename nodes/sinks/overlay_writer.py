@@ -19,6 +19,7 @@ from graphrun.runtime.types import FRAME, TENSOR
 
 from ..common import RAW_COLOR, STAB_COLOR, hidden_temp, mask_to_float, needs_out, rgb_uint8, tint
 
+
 def side_by_side(image, raw, stabilized, max_width: int = 0) -> np.ndarray:
     """Raw and stabilized overlays next to each other (or raw alone), scaled to max_width, even size."""
     import cv2
@@ -55,9 +56,11 @@ class OverlayWriter(Node):
 
     class Params(NodeParams):
         filename: str = Field("overlay.mp4", description="output file name inside --out")
-        fps: Optional[float] = Field(None, gt=0, le=1000, description="frame rate (default: from the frames' pts, else 30)")
+        fps: Optional[float] = Field(None, gt=0, le=1000,
+                                     description="frame rate (default: from the frames' pts, else 30)")
         crf: int = Field(23, ge=0, le=51, description="H.264 quality (lower = better, bigger)")
-        max_width: int = Field(1280, ge=0, le=8192, description="scale the side-by-side image down to this width (0 = never)")
+        max_width: int = Field(1280, ge=0, le=8192,
+                               description="scale the side-by-side image down to this width (0 = never)")
         codec: Optional[str] = Field(None, description="encoder name (default: libx264, else mpeg4)")
 
     def setup(self, ctx) -> None:

@@ -9,6 +9,7 @@ The recurrent loop of the stabilizer (see graphs/stabilize.yaml)::
 One node per module; the pure functions they wrap are in ``ops`` (torch, any device), exposed for
 tests and benches. This package is also the former ``graphrun.nodes.stabilize_guard``.
 """
+from ..common import to_cpu  # a name of the former stabilize_guard module
 from .adaptive_threshold import AdaptiveThreshold
 from .anti_ghost import AntiGhost
 from .area_guard import AreaGuard
@@ -16,7 +17,6 @@ from .ema import EMA
 from .flow import FlowEstimator, OpticalFlow, fb_error
 from .flow_warp import FlowWarp
 from .motion_fusion import MotionFusion
-from ..common import to_cpu  # a name of the former stabilize_guard module
 from .ops import component_support, fuse, fusion_weight, gate_components, gaussian_blur, pick_threshold, warp
 
 __all__ = ["AdaptiveThreshold", "AntiGhost", "AreaGuard", "EMA", "FlowEstimator", "OpticalFlow", "fb_error",

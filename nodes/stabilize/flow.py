@@ -17,6 +17,7 @@ from graphrun.runtime.types import FLOW, FRAME, TENSOR
 
 from ..common import DIS_PRESETS, remap_flow, resize_flow, resize_gray, to_gray
 
+
 def fb_error(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """Forward/backward disagreement |b(x) + f(x + b(x))| in pixels (0 for a consistent flow).
 
