@@ -188,6 +188,7 @@ def frame_stats(mask: np.ndarray, prev_mask: Optional[np.ndarray], flow: Optiona
 
 
 def mean_defined(values) -> Optional[float]:
+    """The mean of the values that are not None; None if there are none."""
     v = [x for x in values if x is not None]
     return float(np.mean(v)) if v else None
 

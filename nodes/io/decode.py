@@ -73,6 +73,7 @@ def _import_decord():
 
 
 def backend_available(name: str) -> bool:
+    """Whether the decoder library of backend ``name`` imports."""
     try:
         if name == "pyav":
             import av  # noqa: F401
@@ -119,6 +120,7 @@ def pyav_rgb(frame, turns: Optional[int] = None) -> np.ndarray:
 
 
 def check_file(path) -> str:
+    """``path`` as a string if it is an existing file; else a UserInputError naming it."""
     p = Path(os.fspath(path)).expanduser()
     if not p.exists():
         raise UserInputError(f"video file not found: {p}")

@@ -18,6 +18,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def list_images(path, pattern: str) -> list[Path]:
+    """The files of folder ``path`` matching ``pattern``, sorted by name (``*.jpg`` falls back to
+    ``*.jpeg``, then ``*.png``); a UserInputError if there are none."""
     d = Path(os.fspath(path)).expanduser()
     if not d.is_dir():
         raise UserInputError(f"image folder not found: {d}")
@@ -33,6 +35,7 @@ def list_images(path, pattern: str) -> list[Path]:
 
 
 def read_rgb(path: Path) -> np.ndarray:
+    """An image file as HxWx3 uint8 RGB."""
     import cv2
 
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
