@@ -80,7 +80,7 @@ def pyav_loop(path, **to_ndarray_kw) -> int:
 
 
 def decord_next(path) -> int:
-    from graphrun.nodes.decode import _import_decord
+    from graphrun.nodes.io.decode import _import_decord
 
     decord = _import_decord()
     vr = decord.VideoReader(str(path))
@@ -92,7 +92,7 @@ def decord_next(path) -> int:
 
 
 def decord_batch(path, size: int = 32) -> int:
-    from graphrun.nodes.decode import _import_decord
+    from graphrun.nodes.io.decode import _import_decord
 
     decord = _import_decord()
     vr = decord.VideoReader(str(path))
@@ -119,7 +119,7 @@ def opencv_loop(path) -> int:
 
 # -- graphrun -----------------------------------------------------------------------------------
 def graphrun_decoder(path, backend) -> int:
-    from graphrun.nodes.decode import open_decoder
+    from graphrun.nodes.io.decode import open_decoder
 
     with open_decoder(path, backend) as dec:
         return sum(1 for _ in dec.frames())
@@ -165,7 +165,7 @@ def gst_rgb(path):
 
 def methods(device: str) -> list[tuple[str, str, callable]]:
     """(group, label, fn(path) -> frames or None)."""
-    from graphrun.nodes.decode import backend_available
+    from graphrun.nodes.io.decode import backend_available
 
     m = [("plain", "pyav loop (to_ndarray as is)", lambda p: pyav_loop(p)),
          ("plain", "pyav loop (to_ndarray threads=1)", lambda p: pyav_loop(p, threads=1))]
@@ -174,9 +174,9 @@ def methods(device: str) -> list[tuple[str, str, callable]]:
     if backend_available("opencv"):
         m += [("plain", "opencv read+cvtColor", opencv_loop)]
     backends = [b for b in ("pyav", "decord", "opencv") if backend_available(b)]
-    m += [("decoder", f"graphrun decoder {b}", (lambda b: lambda p: graphrun_decoder(p, b))(b)) for b in backends]
+    m += [("decoder", f"graphrun decoder {b}", lambda p, b=b: graphrun_decoder(p, b)) for b in backends]
     m += [("graph", "graph video_file(auto) -> null_sink", lambda p: graphrun_graph(p, "auto", device))]
-    m += [("graph", f"graph video_file({b}) -> null_sink", (lambda b: lambda p: graphrun_graph(p, b, device))(b))
+    m += [("graph", f"graph video_file({b}) -> null_sink", lambda p, b=b: graphrun_graph(p, b, device))
           for b in backends]
     if device.startswith("cuda"):
         m += [("graph", "graph video_file(auto, tensor+pinned) -> null_sink",
@@ -224,7 +224,7 @@ def main(argv=None) -> int:
                 fn(v)
             except Exception as exc:  # noqa: BLE001 - a yardstick may not handle a file
                 failed[(label, v)] = str(exc).splitlines()[0][:120]
-    for rep in range(args.reps):
+    for _ in range(args.reps):
         for v in videos:
             for _, label, fn in ms:
                 if (label, v) in failed:
@@ -247,7 +247,7 @@ def main(argv=None) -> int:
     w = max(len(label) for _, label, _ in ms)
     print(f"\nframes/s to RGB, median of {args.reps} (2-core CPU unless noted; higher is better)")
     print(f"{'method':<{w}}  " + "  ".join(f"{n:>12}" for n in names))
-    for group, label, _ in ms:
+    for _, label, _ in ms:
         print(f"{label:<{w}}  " + "  ".join(f"{fps[(label, v)]:12.0f}" for v in videos))
     print(f"{'(frames, size)':<{w}}  " + "  ".join(f"{counts[v]:>5} {_size(v):>6}" for v in videos))
     for (label, v), why in failed.items():

@@ -68,7 +68,7 @@ def one_epoch(ds, device, **loader_kw) -> tuple[float, float, int]:
     """(seconds for the epoch, seconds after the first batch, clips)."""
     import torch
 
-    from graphrun.nodes.loader import make_loader
+    from graphrun.nodes.io.dataloader import make_loader
 
     t0 = time.perf_counter()
     loader = make_loader(ds, **loader_kw)
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     import warnings
     warnings.filterwarnings("ignore", message="This DataLoader will create")  # 4 workers on 2 cores: on purpose
 
-    from graphrun.nodes.loader import ClipDataset
+    from graphrun.nodes.io.dataloader import ClipDataset
 
     paths = [SHARED / n for n in ("dancer.mp4", "pancake.mkv", "traffic.avi")]
     if not all(p.exists() for p in paths):
@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     graph_times = []
     t_all = time.perf_counter()
     one_epoch(ds, args.device, batch_size=args.batch_size)  # warm-up: file cache, imports
-    for rep in range(args.reps):
+    for _ in range(args.reps):
         for i, cfg in enumerate(configs):
             total, steady, clips = one_epoch(ds, args.device, batch_size=args.batch_size, **cfg)
             assert clips == len(ds), (clips, len(ds))

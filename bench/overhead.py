@@ -75,7 +75,8 @@ def graphrun_run(packets: int, hops: int, capacity: int, executor: str) -> float
 def gstreamer(packets: int, hops: int, element: str):
     if not shutil.which("gst-launch-1.0"):
         return None
-    pipe = "fakesrc num-buffers={} sizetype=empty ! ".format(packets) + " ! ".join([element] * hops) + " ! fakesink"
+    pipe = (f"fakesrc num-buffers={packets} sizetype=empty ! " + " ! ".join([element] * hops)
+            + " ! fakesink")
     t = time.perf_counter()
     r = subprocess.run(["gst-launch-1.0", "-q"] + pipe.split(), capture_output=True)
     if r.returncode != 0:

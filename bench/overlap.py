@@ -4,7 +4,7 @@
 
 Input: a 1280x720 H.264 clip made once (bench/out/clip720.mp4) from the real DAVIS
 ``dance-twirl`` frames (upscaled; synthetic frames when ../shared/data is absent), decoded with
-the library's decoder (``graphrun.nodes.decode``, OpenCV backend, 1 decoder thread) and looped
+the library's decoder (``graphrun.nodes.io.decode``, OpenCV backend, 1 decoder thread) and looped
 to ``--frames``. Preprocess: resize 256 + crop 224 + normalize (``preprocess``). Model: a
 ResNet-18 with random weights (``torchvision_model``) whose ``input_size`` is calibrated at start
 so that one call costs ``ratio`` x (decode + preprocess) — ratio 1 is "two stages of similar
@@ -34,9 +34,10 @@ from typing import Optional
 import numpy as np
 from pydantic import Field
 
-from common import median_ms  # noqa: E402 - bench/ is on sys.path when run as a script
 from graphrun.runtime import Context, Emit, Input, Node, NodeParams, Output, Source, register
 from graphrun.runtime.types import ANY, FRAME, VideoFrame
+
+from common import median_ms  # noqa: E402 - bench/ is on sys.path when run as a script
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
@@ -57,7 +58,7 @@ def make_clip(width: int = 1280, height: int = 720, fps: int = 30, name: str = "
     if files:
         frames = (cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files)
     else:
-        from graphrun.nodes.synthetic import render_scene
+        from graphrun.nodes.io.synthetic import render_scene
         frames = iter(render_scene(frames=60, width=426, height=240)[0])
     tmp = path.with_suffix(".tmp.mp4")
     with av.open(str(tmp), "w") as c:
@@ -77,7 +78,7 @@ def make_clip(width: int = 1280, height: int = 720, fps: int = 30, name: str = "
 # ----------------------------------------------------------------------------- bench nodes
 @register("bench_video")
 class BenchVideo(Source):
-    """Decode a video file (graphrun.nodes.decode), looped to ``frames`` frames; records yield times."""
+    """Decode a video file (graphrun.nodes.io.decode), looped to ``frames`` frames; records yield times."""
 
     frame = Output(FRAME)
     yielded: dict = {}  # index -> perf_counter when the frame was decoded (class level, read by the bench)
@@ -90,7 +91,7 @@ class BenchVideo(Source):
         fps: float = Field(30.0, gt=0, description="nominal rate (pts = index / fps)")
 
     def generate(self, ctx):
-        from graphrun.nodes.decode import open_decoder
+        from graphrun.nodes.io.decode import open_decoder
         p = self.params
         n = 0
         while n < p.frames:
@@ -145,8 +146,8 @@ def sync_fn(device):
 
 # ----------------------------------------------------------------------------- stages alone
 def make_nodes(device: str, clip: Path, frames: int, model_size: Optional[int], dec_threads: int = 1):
-    from graphrun.nodes.inference import TorchvisionModel
-    from graphrun.nodes.preprocess import Preprocess
+    from graphrun.nodes.models.preprocess import Preprocess
+    from graphrun.nodes.models.torchvision_model import TorchvisionModel
     ctx = Context(name="bench", device=__import__("torch").device(device))
     src = BenchVideo(BenchVideo.Params(path=str(clip), frames=frames, threads=dec_threads))
     pre = Preprocess(Preprocess.Params(resize=256, crop=224))
@@ -172,7 +173,8 @@ def stage_costs(device: str, clip: Path, frames: int, model_size: int, reps: int
 
 def model_ms(device: str, size: int, reps: int = 7) -> float:
     import torch
-    from graphrun.nodes.inference import TorchvisionModel
+
+    from graphrun.nodes.models.torchvision_model import TorchvisionModel
     ctx = Context(name="cal", device=torch.device(device))
     node = TorchvisionModel(TorchvisionModel.Params(model="resnet18", input_size=size))
     node.setup(ctx)

@@ -38,7 +38,7 @@ def real_frame() -> tuple[np.ndarray, str]:
     path = DATA / "davis" / "JPEGImages" / "480p" / "blackswan" / "00000.jpg"
     if path.is_file():
         return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), f"DAVIS {path.parent.name}/{path.name}"
-    from graphrun.nodes.synthetic import render_scene
+    from graphrun.nodes.io.synthetic import render_scene
     frames, _ = render_scene(frames=1, width=854, height=480)
     return frames[0], "synthetic_scene (../shared/data absent)"
 
@@ -54,7 +54,7 @@ def main(argv=None):
     import cv2
     import torch
 
-    from graphrun.nodes.preprocess import preprocess_batch, preprocess_image
+    from graphrun.nodes.models.preprocess_ops import preprocess_batch, preprocess_image
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
@@ -85,10 +85,10 @@ def main(argv=None):
         per_frame, per_batch = {}, {}
         for name, kw in methods.items():
             on_dev = kw["device"] != "cpu"
-            f1 = (lambda kw=kw: preprocess_image(img, **common, **kw)) if on_dev else \
-                (lambda kw=kw: ship(preprocess_image(img, **common, **kw)))
-            fb = (lambda kw=kw: preprocess_batch(batch_t, **common, **kw)) if on_dev else \
-                (lambda kw=kw: ship(preprocess_batch(batch_t, **common, **kw)))
+            f1 = (lambda kw=kw, img=img: preprocess_image(img, **common, **kw)) if on_dev else \
+                (lambda kw=kw, img=img: ship(preprocess_image(img, **common, **kw)))
+            fb = (lambda kw=kw, b=batch_t: preprocess_batch(b, **common, **kw)) if on_dev else \
+                (lambda kw=kw, b=batch_t: ship(preprocess_batch(b, **common, **kw)))
             per_frame[name] = median_ms(f1, args.reps, sync, warmup=3)
             per_batch[name] = median_ms(fb, max(5, args.reps // 3), sync, warmup=3) / args.batch
         rows.append((res, "frame", per_frame))

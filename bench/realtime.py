@@ -32,7 +32,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from overlap import OUT, BenchRecord, BenchVideo, calibrate_size, graph_spec, make_clip, set_threads  # noqa: E402
 
-
 WARM_S = 0.5  # the first frames also wait for the other nodes' setup (see bench/README.md)
 
 

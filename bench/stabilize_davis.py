@@ -37,15 +37,16 @@ LOO_GRID = {"fuse.beta_fill": [0.5, 0.6, 0.7], "fuse.beta_remove": [0.2, 0.3, 0.
 
 
 def metric_flows(frames):
-    from graphrun.nodes.metrics import dis_flow
     import cv2
+
+    from graphrun.nodes.eval.metrics import dis_flow
 
     dis = cv2.DISOpticalFlow_create(2)
     return [None] + [dis_flow(frames[t], frames[t - 1], dis=dis) for t in range(1, len(frames))]
 
 
 def evaluate(masks, gts, flows, with_f=True):
-    from graphrun.nodes.metrics import sequence_metrics
+    from graphrun.nodes.eval.metrics import sequence_metrics
 
     s, _ = sequence_metrics(list(masks), list(gts), flows)
     if not with_f:
@@ -62,7 +63,7 @@ def run_sequence(frames, preds, params, device, scores=None):
 
 
 def bench_predictions(method, seqs, args, cache):
-    from graphrun.nodes.stabilize_chain import load_davis
+    from graphrun.nodes.io.davis import load_davis
 
     rows = []
     for seq in seqs:
@@ -133,8 +134,8 @@ def plot(method, rows):
 
 def leave_one_out(seqs, args, cache):
     """Pick the grid point with the best mean J gain on 4 sequences, score it on the 5th."""
-    from graphrun.nodes.metrics import iou
-    from graphrun.nodes.stabilize_chain import load_davis
+    from graphrun.nodes.eval.metrics import iou
+    from graphrun.nodes.io.davis import load_davis
 
     keys = list(LOO_GRID)
     points = list(itertools.product(*LOO_GRID.values()))
@@ -168,8 +169,8 @@ def leave_one_out(seqs, args, cache):
 
 
 def synthetic(args):
-    from graphrun.nodes.segmenters import BgSubtract
-    from graphrun.nodes.synthetic import Scene, SyntheticScene, render_scene
+    from graphrun.nodes.io.synthetic import Scene, SyntheticScene, render_scene
+    from graphrun.nodes.models.bg_subtract import BgSubtract
     from graphrun.runtime import Context
     from graphrun.runtime.types import VideoFrame
 
@@ -219,7 +220,7 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
-    from graphrun.nodes.stabilize_chain import DAVIS_SEQUENCES
+    from graphrun.nodes.io.davis import DAVIS_SEQUENCES
 
     seqs = list(DAVIS_SEQUENCES) if args.seqs == "all" else args.seqs.split(",")
     # warm-up (imports, OpenCV/torch first calls) so that the first timed sequence is not penalized
@@ -239,7 +240,7 @@ def main(argv=None):
         if args.loo:
             for s in seqs:
                 if s not in cache:
-                    from graphrun.nodes.stabilize_chain import load_davis
+                    from graphrun.nodes.io.davis import load_davis
                     _, frames, _, gts = load_davis(DATA / "davis", s, "osvos")
                     cache[s] = (frames, gts, None)
             leave_one_out(seqs, args, cache)

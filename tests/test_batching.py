@@ -1,25 +1,23 @@
 """batch: N consecutive tensors -> one (N, ...) tensor on every N-th frame; plumbing nodes."""
 import pytest
 import torch
+from pydantic import ValidationError
 
-from graphrun.nodes.basic import NullSink, Passthrough
-from graphrun.nodes.batching import Batch
+from graphrun.nodes.core import NullSink
+from graphrun.nodes.models.batch import Batch
 from graphrun.runtime import Context, UserInputError
+from graphrun.runtime.testing import Harness
 
 
-def feed(node, ctx, tensors, start=0):
-    outs = []
-    for i, t in enumerate(tensors):
-        ctx.index, ctx.pts = start + i, (start + i) / 30
-        outs.append(node.process(ctx, x=t))
-    return outs
+def feed(h, tensors):
+    """Push the tensors at 30 fps (None: an empty packet); per frame, what the node emitted or None."""
+    return [h.push(x=t, pts=h.index / 30) or None for t in tensors]
 
 
 def test_batch_of_three_emits_on_every_third_frame_with_member_indices():
-    node, ctx = Batch(Batch.Params(size=3)), Context(name="b")
-    node.setup(ctx)
+    h = Harness("batch", size=3)
     xs = [torch.full((2, 4, 4), float(i)) for i in range(7)]
-    outs = feed(node, ctx, xs)
+    outs = feed(h, xs)
     emitted = [i for i, o in enumerate(outs) if o is not None]
     assert emitted == [2, 5]
     assert outs[2]["batch"].shape == (3, 2, 4, 4)
@@ -29,65 +27,59 @@ def test_batch_of_three_emits_on_every_third_frame_with_member_indices():
 
 
 def test_flush_emits_the_partial_last_batch_once():
-    node, ctx = Batch(Batch.Params(size=4)), Context(name="b")
-    node.setup(ctx)
-    feed(node, ctx, [torch.zeros(3)] * 6)
-    last = node.flush(ctx)
+    h = Harness("batch", size=4)
+    feed(h, [torch.zeros(3)] * 6)
+    last = h.flush()
     assert last["batch"].shape == (2, 3) and last["info"]["indices"] == [4, 5]
-    assert node.flush(ctx) is None
+    assert h.node.flush(h.ctx) is None   # the node itself: the Harness reads None as {}
 
 
 def test_partial_drop_discards_the_last_batch_and_counts_it():
-    node, ctx = Batch(Batch.Params(size=4, partial="drop")), Context(name="b")
-    node.setup(ctx)
-    feed(node, ctx, [torch.zeros(3)] * 5)
-    assert node.flush(ctx) is None
-    assert node.dropped_partial == 1
+    h = Harness("batch", size=4, partial="drop")
+    feed(h, [torch.zeros(3)] * 5)
+    assert h.node.flush(h.ctx) is None
+    assert h.node.dropped_partial == 1
 
 
 def test_finish_without_flush_reports_the_lost_frames():
-    logs = []
-    node, ctx = Batch(Batch.Params(size=4)), Context(name="b", log=logs.append)
-    node.setup(ctx)
-    feed(node, ctx, [torch.zeros(3)] * 3)
-    node.finish(ctx)
-    assert node.dropped_partial == 3 and "3 frame(s)" in logs[0]
+    h = Harness("batch", size=4)
+    feed(h, [torch.zeros(3)] * 3)
+    h.finish()
+    logs = h.logs
+    assert h.node.dropped_partial == 3 and "3 frame(s)" in logs[0]
 
 
 def test_empty_packets_do_not_enter_the_batch():
-    node, ctx = Batch(Batch.Params(size=2)), Context(name="b")
-    node.setup(ctx)
-    outs = feed(node, ctx, [torch.ones(1), None, torch.ones(1) * 2])
+    h = Harness("batch", size=2)
+    outs = feed(h, [torch.ones(1), None, torch.ones(1) * 2])
     assert outs[1] is None
     assert outs[2]["info"]["indices"] == [0, 2]
 
 
 def test_tensors_of_different_shapes_cannot_be_batched():
-    node, ctx = Batch(Batch.Params(size=2)), Context(name="b")
-    node.setup(ctx)
+    h = Harness("batch", size=2)
     with pytest.raises(UserInputError, match="different shapes"):
-        feed(node, ctx, [torch.zeros(3, 4, 4), torch.zeros(3, 4, 5)])
+        feed(h, [torch.zeros(3, 4, 4), torch.zeros(3, 4, 5)])
 
 
 def test_channels_last_batch_layout():
-    node, ctx = Batch(Batch.Params(size=2, channels_last=True)), Context(name="b")
-    node.setup(ctx)
-    out = feed(node, ctx, [torch.rand(3, 5, 6), torch.rand(3, 5, 6)])[1]["batch"]
+    h = Harness("batch", size=2, channels_last=True)
+    out = feed(h, [torch.rand(3, 5, 6), torch.rand(3, 5, 6)])[1]["batch"]
     assert out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
 
 
 def test_batch_size_must_be_positive():
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         Batch.Params(size=0)
 
 
 def test_passthrough_forwards_the_same_object():
     x = object()
-    assert Passthrough().process(Context(name="p"), x=x)["out"] is x
+    assert Harness("passthrough").push(x=x)["out"] is x
 
 
 def test_null_sink_counts_non_empty_packets_and_emits_nothing():
-    node, ctx = NullSink(), Context(name="s")
+    node, ctx = NullSink(), Context(name="s")   # by hand: process itself is called with an empty packet
     node.setup(ctx)
     assert [node.process(ctx, x=v) for v in (1, None, "a")] == [None, None, None]
     assert node.count == 2

@@ -19,8 +19,10 @@ pytestmark = [pytest.mark.davis, pytest.mark.slow]
 def results():
     if not (DAVIS / "predictions" / "osvos").is_dir():
         pytest.skip(f"DAVIS data not found in {DAVIS}")
-    from graphrun.nodes.metrics import dis_flow, iou, warp_iou
-    from graphrun.nodes.stabilize_chain import DAVIS_SEQUENCES, load_davis, stabilize_sequence
+    from graphrun.nodes.common import iou
+    from graphrun.nodes.eval.metrics import dis_flow, warp_iou
+    from graphrun.nodes.io.davis import DAVIS_SEQUENCES, load_davis
+    from graphrun.nodes.stabilize_chain import stabilize_sequence
 
     out = {}
     for seq in DAVIS_SEQUENCES:

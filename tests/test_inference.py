@@ -3,14 +3,13 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from graphrun.nodes.inference import TorchvisionModel, weights_cache_path
-from graphrun.runtime import Context, UserInputError
+from graphrun.nodes.models.torchvision_model import TorchvisionModel, weights_cache_path
+from graphrun.runtime import UserInputError
+from graphrun.runtime.testing import Harness
 
 
 def make(**params):
-    node, ctx = TorchvisionModel(TorchvisionModel.Params(**params)), Context(name="m")
-    node.setup(ctx)
-    return node, ctx
+    return Harness("torchvision_model", **params).setup()
 
 
 @pytest.fixture
@@ -23,10 +22,10 @@ def hub_dir(tmp_path):
 
 def test_classifier_gives_logits_for_a_frame_and_for_a_batch_consistently():
     torch.manual_seed(0)
-    node, ctx = make(model="resnet18", num_classes=10)
+    h = make(model="resnet18", num_classes=10)
     x = torch.randn(2, 3, 64, 64)
-    batch = node.process(ctx, x=x)["logits"]
-    single = node.process(ctx, x=x[1])["logits"]
+    batch = h.push(x=x)["logits"]
+    single = h.push(x=x[1])["logits"]
     assert batch.shape == (2, 10) and single.shape == (10,)
     assert torch.allclose(batch[1], single, atol=1e-4)
 
@@ -34,35 +33,33 @@ def test_classifier_gives_logits_for_a_frame_and_for_a_batch_consistently():
 def test_input_size_resizes_before_the_model():
     import torch.nn.functional as F
     torch.manual_seed(0)
-    node, ctx = make(model="resnet18", num_classes=5, input_size=32)
+    h = make(model="resnet18", num_classes=5, input_size=32)
     x = torch.randn(3, 50, 40)
-    out = node.process(ctx, x=x)["logits"]
+    out = h.push(x=x)["logits"]
     small = F.interpolate(x[None], size=(32, 32), mode="bilinear", align_corners=False)
     with torch.inference_mode():
-        expected = node.model(small)[0]
+        expected = h.node.model(small)[0]
     assert torch.allclose(out, expected, atol=1e-5)
 
 
 def test_segmentation_model_gives_per_pixel_logits():
-    node, ctx = make(model="lraspp_mobilenet_v3_large", num_classes=3)
-    out = node.process(ctx, x=torch.randn(2, 3, 64, 64))["logits"]
+    out = make(model="lraspp_mobilenet_v3_large", num_classes=3).push(x=torch.randn(2, 3, 64, 64))["logits"]
     assert out.shape == (2, 3, 64, 64)
 
 
 def test_detection_model_gives_boxes_scores_labels():
-    node, ctx = make(model="fasterrcnn_mobilenet_v3_large_320_fpn")
-    one = node.process(ctx, x=torch.rand(3, 64, 64))
+    h = make(model="fasterrcnn_mobilenet_v3_large_320_fpn")
+    one = h.push(x=torch.rand(3, 64, 64))
     assert set(one) == {"detections"}
     assert set(one["detections"]) == {"boxes", "scores", "labels"}
     assert one["detections"]["boxes"].shape[-1] == 4
-    many = node.process(ctx, x=torch.rand(2, 3, 64, 64))["detections"]
+    many = h.push(x=torch.rand(2, 3, 64, 64))["detections"]
     assert len(many["boxes"]) == 2
 
 
 def test_default_weights_missing_from_the_cache_is_a_user_error_naming_the_file(hub_dir):
-    node = TorchvisionModel(TorchvisionModel.Params(model="mobilenet_v3_small", weights="DEFAULT"))
     with pytest.raises(UserInputError, match="not in the local cache") as err:
-        node.setup(Context(name="m"))
+        make(model="mobilenet_v3_small", weights="DEFAULT")
     assert str(hub_dir) in str(err.value)
 
 
@@ -73,17 +70,16 @@ def test_cached_weights_are_loaded_without_network(hub_dir):
     path = weights_cache_path(M.MobileNet_V3_Small_Weights.DEFAULT)
     path.parent.mkdir(parents=True)
     torch.save(reference.state_dict(), path)
-    node, ctx = make(model="mobilenet_v3_small", weights="DEFAULT")
+    h = make(model="mobilenet_v3_small", weights="DEFAULT")
     x = torch.randn(1, 3, 64, 64)
     with torch.inference_mode():
         expected = reference(x)
-    assert torch.allclose(node.process(ctx, x=x)["logits"], expected, atol=1e-5)
+    assert torch.allclose(h.push(x=x)["logits"], expected, atol=1e-5)
 
 
 def test_unknown_weight_set_is_a_user_error():
-    node = TorchvisionModel(TorchvisionModel.Params(model="resnet18", weights="COCO_V9"))
     with pytest.raises(UserInputError, match="IMAGENET1K_V1"):
-        node.setup(Context(name="m"))
+        make(model="resnet18", weights="COCO_V9")
 
 
 def test_unknown_model_name_is_rejected_with_a_suggestion():
@@ -97,12 +93,12 @@ def test_num_classes_needs_random_weights():
 
 
 def test_a_tensor_that_is_not_an_image_is_a_user_error():
-    node, ctx = make(model="resnet18", num_classes=2)
+    h = make(model="resnet18", num_classes=2)
     with pytest.raises(UserInputError, match="3,H,W"):
-        node.process(ctx, x=torch.zeros(4, 8, 8))
+        h.push(x=torch.zeros(4, 8, 8))
 
 
 def test_bfloat16_channels_last_model_runs_on_cpu():
-    node, ctx = make(model="resnet18", num_classes=4, dtype="bfloat16", channels_last=True)
-    out = node.process(ctx, x=torch.randn(2, 3, 32, 32))["logits"]
+    h = make(model="resnet18", num_classes=4, dtype="bfloat16", channels_last=True)
+    out = h.push(x=torch.randn(2, 3, 32, 32))["logits"]
     assert out.dtype == torch.bfloat16 and out.shape == (2, 4)

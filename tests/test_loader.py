@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from graphrun.nodes.decode import backend_available, open_decoder, read_clip
-from graphrun.nodes.loader import ClipDataset, DataLoaderSource, make_loader
-from graphrun.runtime import Context
+from graphrun.nodes.io.dataloader import ClipDataset, DataLoaderSource, make_loader
+from graphrun.nodes.io.decode import backend_available, open_decoder, read_clip
 from graphrun.runtime.errors import UserInputError
+from graphrun.runtime.testing import Harness
 
 from test_sources import make_video
 
@@ -94,13 +94,8 @@ def test_clip_dataset_over_the_shared_videos_matches_read_clip():
 
 # -- dataloader_source --------------------------------------------------------------------------
 def run_node(**params):
-    node = DataLoaderSource(**params)
-    ctx = Context(name="dl")
-    node.setup(ctx)
-    try:
-        return node, [e.outputs for e in node.generate(ctx)]
-    finally:
-        node.close()
+    with Harness("dataloader_source", **params) as h:
+        return h.node, h.pull()
 
 
 def test_dataloader_source_yields_every_frame_of_every_clip_named_by_frame_number(vids):

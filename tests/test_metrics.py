@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from graphrun.runtime import Context
+from graphrun.nodes.common import iou
+from graphrun.nodes.eval.metrics import boundary_f, ghost_runs, seg2bmap, sequence_metrics, summarize, warp_iou
+from graphrun.runtime.testing import Harness
 from graphrun.runtime.types import VideoFrame
-from graphrun.nodes.metrics import (Metrics, boundary_f, ghost_runs, iou, seg2bmap, sequence_metrics,
-                                    summarize, warp_iou)
 
 
 def box(h=100, w=100, y=30, x=30, size=40):
@@ -95,20 +95,15 @@ def _frame(i, img):
 def test_metrics_node_writes_the_documented_json(tmp_path):
     rng = np.random.default_rng(0)
     img = (rng.uniform(0, 255, (100, 100, 3))).astype(np.uint8)
-    node = Metrics()
-    ctx = Context(name="metrics", out_dir=str(tmp_path))
-    logged = []
-    ctx.log = logged.append
-    node.setup(ctx)
-    for i in range(4):
-        ctx.index = i
-        raw = torch.from_numpy(box(size=40 if i % 2 == 0 else 30).astype(np.float32) * 0.9)
-        stab = torch.from_numpy(box(size=40))
-        out = node.process(ctx, frame=_frame(i, img), raw=raw, stabilized=stab,
-                           gt=torch.from_numpy(box(size=40)), info={"threshold": 0.5},
-                           info2={"confidence": np.float32(0.75)})
-        assert out["record"]["index"] == i
-    node.finish(ctx)
+    with Harness("metrics", out_dir=str(tmp_path)) as h:
+        for i in range(4):
+            raw = torch.from_numpy(box(size=40 if i % 2 == 0 else 30).astype(np.float32) * 0.9)
+            stab = torch.from_numpy(box(size=40))
+            out = h.push(frame=_frame(i, img), raw=raw, stabilized=stab, gt=torch.from_numpy(box(size=40)),
+                         info={"threshold": 0.5}, info2={"confidence": np.float32(0.75)})
+            assert out["record"]["index"] == i
+        h.finish()
+    logged = h.logs
     data = json.loads((tmp_path / "metrics.json").read_text())
     assert set(data["summary"]) == {"raw", "stabilized", "gt"}
     keys = {"consecutive_iou", "l1", "area_cv", "warp_iou", "J", "F", "ghost_frames", "ghost_pixels"}
@@ -125,16 +120,12 @@ def test_metrics_node_writes_the_documented_json(tmp_path):
 
 
 def test_metrics_node_without_ground_truth_leaves_accuracy_empty(tmp_path):
-    node = Metrics()
-    ctx = Context(name="metrics", out_dir=str(tmp_path))
-    ctx.log = lambda s: None
-    node.setup(ctx)
     img = np.zeros((100, 100, 3), np.uint8)
-    for i in range(3):
-        ctx.index = i
-        node.process(ctx, frame=_frame(i, img), raw=torch.from_numpy(box(x=30 + i)),
-                     stabilized=torch.from_numpy(box()), flow=torch.zeros(100, 100, 2))
-    node.finish(ctx)
+    with Harness("metrics", out_dir=str(tmp_path)) as h:
+        for i in range(3):
+            h.push(frame=_frame(i, img), raw=torch.from_numpy(box(x=30 + i)), stabilized=torch.from_numpy(box()),
+                   flow=torch.zeros(100, 100, 2))
+        h.finish()
     data = json.loads((tmp_path / "metrics.json").read_text())
     assert set(data["summary"]) == {"raw", "stabilized"}
     assert data["summary"]["raw"]["J"] is None and data["summary"]["raw"]["ghost_frames"] is None
@@ -158,17 +149,11 @@ def test_stabilize_graph_runs_end_to_end_and_beats_the_raw_masks(tmp_path):
 
 
 def test_without_ground_truth_the_objective_is_stability_penalized_below_the_fidelity_floor(tmp_path):
-    from graphrun.nodes.metrics import Metrics
     img = np.zeros((100, 100, 3), np.uint8)          # the masks' size, so the own flow applies
-    node = Metrics(Metrics.Params(min_fidelity=0.95))
-    ctx = Context(name="m", out_dir=str(tmp_path))
-    ctx.log = lambda msg: None
-    node.setup(ctx)
-    for i in range(4):
-        ctx.index = i
-        node.process(ctx, frame=_frame(i, img), raw=torch.from_numpy(box(size=40)),
-                     stabilized=torch.from_numpy(box(size=30)))
-    node.finish(ctx)
-    stab = ctx.results["metrics"]["stabilized"]
+    with Harness("metrics", out_dir=str(tmp_path), min_fidelity=0.95) as h:
+        for i in range(4):
+            h.push(frame=_frame(i, img), raw=torch.from_numpy(box(size=40)), stabilized=torch.from_numpy(box(size=30)))
+        h.finish()
+    stab = h.results["metrics"]["stabilized"]
     assert stab["J"] is None and stab["fidelity"] < 0.95
-    assert ctx.results["objective"] == pytest.approx(stab["warp_iou"] - 2 * (0.95 - stab["fidelity"]))
+    assert h.results["objective"] == pytest.approx(stab["warp_iou"] - 2 * (0.95 - stab["fidelity"]))

@@ -4,9 +4,10 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from graphrun.nodes.preprocess import (Preprocess, crop_box, preprocess_batch, preprocess_image,
-                                       resized_size)
-from graphrun.runtime import Context, UserInputError
+from graphrun.nodes.models.preprocess import Preprocess
+from graphrun.nodes.models.preprocess_ops import crop_box, preprocess_batch, preprocess_image, resized_size
+from graphrun.runtime import UserInputError
+from graphrun.runtime.testing import Harness
 from graphrun.runtime.types import VideoFrame
 
 LSB = 1 / 255 / 0.224  # one grey level after ImageNet normalization (roughly)
@@ -140,11 +141,9 @@ def test_opencv_backend_on_cuda_is_refused():
 
 def test_node_accepts_numpy_and_torch_frames_alike():
     img = smooth_image(100, 120)
-    node = Preprocess(Preprocess.Params(resize=64, crop=(48, 56)))
-    ctx = Context(name="pre")
-    node.setup(ctx)
-    a = node.process(ctx, frame=VideoFrame(img, 0, 0.0, "00000"))["tensor"]
-    b = node.process(ctx, frame=VideoFrame(torch.from_numpy(img), 1, 0.033, "00001"))["tensor"]
+    with Harness("preprocess", resize=64, crop=(48, 56)) as h:
+        a = h.push(frame=VideoFrame(img, 0, 0.0, "00000"))["tensor"]
+        b = h.push(frame=VideoFrame(torch.from_numpy(img), 1, 0.033, "00001"))["tensor"]
     assert a.shape == (3, 48, 56)
     assert torch.allclose(a, b, atol=1e-5)
 

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from graphrun.nodes.report import Report
-from graphrun.runtime import Context
 from graphrun.runtime.errors import UserInputError
+from graphrun.runtime.testing import Harness
 from graphrun.runtime.types import VideoFrame
 
 N = 12
@@ -21,18 +20,17 @@ def square(x, h=24, w=32):
 
 def feed(tmp_path, with_gt=True, with_info=False, **params):
     """Object moves 1 px/frame; raw misses it at frame 5 and is offset at frame 8."""
-    node = Report(**params)
-    ctx = Context(name="report", out_dir=str(tmp_path))
-    node.setup(ctx)
+    h = Harness("report", out_dir=str(tmp_path), **params)
     for i in range(N):
         img = np.full((24, 32, 3), 90, np.uint8)
         frame = VideoFrame(image=img, index=i, pts=i / 30, name=f"{i:05d}")
         gt = square(2 + i) > 0.5
         raw = torch.zeros(24, 32) if i == 5 else square(2 + i + (6 if i == 8 else 0))
         stab = square(2 + i)
-        info = {"threshold": 0.5, "confidence": 0.1 if i == 5 else 0.9, "miss_streak": int(i == 5)} if with_info else None
-        node.process(ctx, frame, raw, stab, gt if with_gt else None, info)
-    return node, ctx
+        info = ({"threshold": 0.5, "confidence": 0.1 if i == 5 else 0.9, "miss_streak": int(i == 5)}
+                if with_info else None)
+        h.push(frame=frame, raw=raw, stabilized=stab, gt=gt if with_gt else None, info=info)
+    return h
 
 
 def metrics_json(tmp_path, frames=True):
@@ -57,8 +55,7 @@ def linked_files(page):
 
 def test_report_renders_summary_plots_gallery_and_video_from_metrics_json(tmp_path):
     metrics_json(tmp_path)
-    node, ctx = feed(tmp_path)
-    node.finish(ctx)
+    feed(tmp_path).finish()
     page = (tmp_path / "report.html").read_text()
     assert "0.955" in page and "0.710" in page and "<td>4</td>" in page     # summary values
     assert "<td class='best'>0.955</td>" in page                             # stabilized is better
@@ -73,8 +70,7 @@ def test_report_renders_summary_plots_gallery_and_video_from_metrics_json(tmp_pa
 
 
 def test_report_gallery_shows_the_frame_stabilization_fixed_and_the_worst_raw_frames(tmp_path):
-    node, ctx = feed(tmp_path, gallery_size=1)
-    node.finish(ctx)
+    feed(tmp_path, gallery_size=1).finish()
     names = sorted(p.name for p in (tmp_path / "gallery").iterdir())
     assert names == ["failed_00008.png", "helped_00005.png"]   # missed frame helped most; next worst is 8
     import cv2
@@ -83,8 +79,7 @@ def test_report_gallery_shows_the_frame_stabilization_fixed_and_the_worst_raw_fr
 
 
 def test_report_without_metrics_json_says_so_and_still_plots_what_it_measured(tmp_path):
-    node, ctx = feed(tmp_path, with_info=True)
-    node.finish(ctx)
+    feed(tmp_path, with_info=True).finish()
     page = (tmp_path / "report.html").read_text()
     assert "metrics.json is missing" in page and "No summary" in page
     plots = {p.name for p in (tmp_path / "plots").iterdir()}
@@ -95,8 +90,7 @@ def test_report_tolerates_metrics_json_with_missing_keys_and_nulls(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps(
         {"summary": {"raw": {"J": None, "consecutive_iou": 0.5}, "stabilized": {}},
          "frames": [{"index": 0}, {"index": 1, "raw": {"iou_prev": 0.5}}]}))
-    node, ctx = feed(tmp_path, with_gt=False)
-    node.finish(ctx)
+    feed(tmp_path, with_gt=False).finish()
     page = (tmp_path / "report.html").read_text()
     assert "0.500" in page and "&ndash;" in page
     assert (tmp_path / "plots" / "consecutive_iou.png").is_file()
@@ -104,8 +98,7 @@ def test_report_tolerates_metrics_json_with_missing_keys_and_nulls(tmp_path):
 
 
 def test_report_without_ground_truth_picks_gallery_frames_by_flicker(tmp_path):
-    node, ctx = feed(tmp_path, with_gt=False, gallery_size=1)
-    node.finish(ctx)
+    feed(tmp_path, with_gt=False, gallery_size=1).finish()
     page = (tmp_path / "report.html").read_text()
     assert "consecutive IoU gain" in page
     assert len(list((tmp_path / "gallery").iterdir())) == 2
@@ -113,4 +106,4 @@ def test_report_without_ground_truth_picks_gallery_frames_by_flicker(tmp_path):
 
 def test_report_needs_an_output_directory():
     with pytest.raises(UserInputError, match="needs --out"):
-        Report().setup(Context(name="report"))
+        Harness("report").setup()

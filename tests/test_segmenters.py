@@ -4,18 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from graphrun.nodes.segmenters import BgSubtract, MaskRCNN, default_weights_file
-from graphrun.nodes.synthetic import Scene, SyntheticScene, render_scene
-from graphrun.runtime import Context
+from graphrun.nodes.common import iou
+from graphrun.nodes.io.synthetic import Scene, SyntheticScene, render_scene
+from graphrun.nodes.models.maskrcnn import MaskRCNN, default_weights_file
 from graphrun.runtime.errors import UserInputError
+from graphrun.runtime.testing import Harness
 from graphrun.runtime.types import Instances, VideoFrame
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def iou(a, b):
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else np.logical_and(a, b).sum() / union
 
 
 def vf(img, i=0):
@@ -23,15 +19,12 @@ def vf(img, i=0):
 
 
 def run_bg(frames, plate=None, **params):
-    node = BgSubtract(**params)
-    ctx = Context(name="seg")
-    node.setup(ctx)
     probs, scores = [], []
-    for i, f in enumerate(frames):
-        ctx.index = i
-        out = node.process(ctx, vf(f, i), None if plate is None else vf(plate))
-        probs.append(out["prob"])
-        scores.append(out["score"])
+    with Harness("bg_subtract", **params) as h:
+        for i, f in enumerate(frames):
+            out = h.push(frame=vf(f, i), background=None if plate is None else vf(plate))
+            probs.append(out["prob"])
+            scores.append(out["score"])
     return probs, scores
 
 
@@ -108,11 +101,8 @@ def test_bg_subtract_at_half_scale_returns_full_size_maps():
 
 def test_bg_subtract_rejects_a_clean_plate_of_another_size():
     frames, _ = moving_square(n=1)
-    node = BgSubtract()
-    ctx = Context(name="seg")
-    node.setup(ctx)
-    with pytest.raises(UserInputError, match="background image"):
-        node.process(ctx, vf(frames[0]), vf(np.zeros((10, 10, 3), np.uint8)))
+    with Harness("bg_subtract") as h, pytest.raises(UserInputError, match="background image"):
+        h.push(frame=vf(frames[0]), background=vf(np.zeros((10, 10, 3), np.uint8)))
 
 
 @pytest.mark.skipif(not (DATA / "videos" / "traffic.avi").is_file(), reason="shared data not available")
@@ -136,16 +126,13 @@ SMALL = dict(min_size=64, max_size=96, max_detections=5)
 
 @pytest.fixture(scope="module")
 def random_maskrcnn():
-    node = MaskRCNN(weights="none", score_threshold=0.0, **SMALL)
-    ctx = Context(name="mrcnn")
-    node.setup(ctx)
-    return node, ctx
+    with Harness("maskrcnn", weights="none", score_threshold=0.0, **SMALL) as h:
+        yield h
 
 
 def test_maskrcnn_with_random_weights_outputs_prob_score_and_instances_of_the_frame_size(random_maskrcnn):
-    node, ctx = random_maskrcnn
     img = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
-    out = node.process(ctx, vf(img))
+    out = random_maskrcnn.push(frame=vf(img))
     assert out["prob"].dtype == torch.float32 and tuple(out["prob"].shape) == (48, 64)
     assert isinstance(out["score"], float)
     inst = out["instances"]
@@ -170,16 +157,16 @@ class FakeDetector:
 
 
 def test_maskrcnn_follows_the_instance_that_overlaps_the_previous_mask(random_maskrcnn):
-    node, ctx = random_maskrcnn
+    h, node = random_maskrcnn, random_maskrcnn.node
     model = node.model
     try:
         node.model = FakeDetector(labels=[1, 1, 3], scores=[0.9, 0.7, 0.99], boxes_x=[0, 12, 6])
         img = np.zeros((20, 20, 3), np.uint8)
-        first = node.process(ctx, vf(img))
+        first = h.push(frame=vf(img))
         assert first["score"] == pytest.approx(0.9)         # best person (the car is ignored)
         prev = torch.zeros(20, 20)
         prev[5:15, 12:17] = 1.0
-        second = node.process(ctx, vf(img), prev)
+        second = h.push(frame=vf(img), prev=prev)
         assert second["score"] == pytest.approx(0.7)        # the person that overlaps prev
         assert float(second["prob"][10, 14]) == pytest.approx(0.9)
         assert len(second["instances"]) == 3
@@ -188,11 +175,11 @@ def test_maskrcnn_follows_the_instance_that_overlaps_the_previous_mask(random_ma
 
 
 def test_maskrcnn_gives_zero_prob_and_score_when_no_instance_of_the_class(random_maskrcnn):
-    node, ctx = random_maskrcnn
+    h, node = random_maskrcnn, random_maskrcnn.node
     model = node.model
     try:
         node.model = FakeDetector(labels=[3], scores=[0.95], boxes_x=[2])
-        out = node.process(ctx, vf(np.zeros((20, 20, 3), np.uint8)))
+        out = h.push(frame=vf(np.zeros((20, 20, 3), np.uint8)))
         assert out["score"] == 0.0 and float(out["prob"].abs().sum()) == 0.0
         assert tuple(out["prob"].shape) == (20, 20)
     finally:
@@ -200,15 +187,13 @@ def test_maskrcnn_gives_zero_prob_and_score_when_no_instance_of_the_class(random
 
 
 def test_maskrcnn_loads_a_local_state_dict(tmp_path, random_maskrcnn):
-    node, _ = random_maskrcnn
-    state = {k: v.clone() for k, v in node.model.state_dict().items()}
+    state = {k: v.clone() for k, v in random_maskrcnn.node.model.state_dict().items()}
     key = "roi_heads.box_predictor.cls_score.bias"
     state[key] = torch.arange(len(state[key]), dtype=torch.float32)
     path = tmp_path / "tiny_maskrcnn.pth"
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, path)  # half: smaller
-    loaded = MaskRCNN(weights=str(path), **SMALL)
-    loaded.setup(Context(name="m2"))
-    assert torch.equal(loaded.model.state_dict()[key], state[key])
+    with Harness("maskrcnn", weights=str(path), **SMALL) as loaded:
+        assert torch.equal(loaded.node.model.state_dict()[key], state[key])
     path.unlink()
 
 
@@ -216,9 +201,9 @@ def test_maskrcnn_rejects_a_file_that_is_not_its_state_dict(tmp_path):
     path = tmp_path / "other.pth"
     torch.save({"conv.weight": torch.zeros(3)}, path)
     with pytest.raises(UserInputError, match="not a maskrcnn_resnet50_fpn state_dict"):
-        MaskRCNN(weights=str(path), **SMALL).setup(Context(name="m"))
+        Harness("maskrcnn", weights=str(path), **SMALL).setup()
     with pytest.raises(UserInputError, match="not found"):
-        MaskRCNN(weights=str(tmp_path / "missing.pth"), **SMALL).setup(Context(name="m"))
+        Harness("maskrcnn", weights=str(tmp_path / "missing.pth"), **SMALL).setup()
 
 
 def test_maskrcnn_default_weights_missing_from_the_hub_cache_is_a_clear_error(tmp_path, monkeypatch):
@@ -227,7 +212,7 @@ def test_maskrcnn_default_weights_missing_from_the_hub_cache_is_a_clear_error(tm
     path, url = default_weights_file()
     assert str(path).startswith(str(tmp_path))
     with pytest.raises(UserInputError) as err:
-        MaskRCNN(weights="DEFAULT", **SMALL).setup(Context(name="m"))
+        Harness("maskrcnn", weights="DEFAULT", **SMALL).setup()
     msg = str(err.value)
     assert path.name in msg and str(path.parent) in msg and "network" in msg and "weights=" in msg
     assert not path.exists()  # nothing was downloaded
@@ -235,5 +220,5 @@ def test_maskrcnn_default_weights_missing_from_the_hub_cache_is_a_clear_error(tm
 
 def test_maskrcnn_names_a_close_class_when_the_class_is_unknown():
     with pytest.raises(UserInputError, match="did you mean 'person'"):
-        MaskRCNN(weights="none", class_name="persn", **SMALL).setup(Context(name="m"))
+        Harness("maskrcnn", weights="none", class_name="persn", **SMALL).setup()
     assert MaskRCNN._class_id(3, ["__background__", "person", "bicycle", "car"]) == 3

@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from graphrun.nodes.sinks import MaskWriter, OverlayWriter, side_by_side
+from graphrun.nodes.sinks.mask_writer import MaskWriter
+from graphrun.nodes.sinks.overlay_writer import OverlayWriter, side_by_side
 from graphrun.runtime import Context
 from graphrun.runtime.errors import UserInputError
+from graphrun.runtime.testing import Harness
 from graphrun.runtime.types import VideoFrame
 
 
@@ -19,26 +21,18 @@ def square(h=30, w=40, x=5, value=1.0):
     return p
 
 
-def open_node(cls, tmp_path, name="w", **params):
-    node = cls(**params)
-    ctx = Context(name=name, out_dir=str(tmp_path))
-    node.setup(ctx)
-    return node, ctx
-
-
 def read_png(path):
     import cv2
     return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
 
 
 def test_mask_writer_writes_one_png_per_frame_named_after_the_frame_only_at_finish(tmp_path):
-    node, ctx = open_node(MaskWriter, tmp_path, name="raw_masks")
-    for i in range(3):
-        node.process(ctx, vf(i), square(x=5 + i, value=0.8))
     final = tmp_path / "masks" / "raw_masks"
-    assert not final.exists()
-    node.finish(ctx)
-    node.close()
+    with Harness("mask_writer", out_dir=str(tmp_path), subdir="raw_masks") as h:
+        for i in range(3):
+            h.push(frame=vf(i), mask=square(x=5 + i, value=0.8))
+        assert not final.exists()
+        h.finish()
     assert sorted(p.name for p in final.iterdir()) == ["00000.png", "00001.png", "00002.png"]
     png = read_png(final / "00001.png")
     assert png.dtype == np.uint8 and png.shape == (30, 40)
@@ -48,24 +42,24 @@ def test_mask_writer_writes_one_png_per_frame_named_after_the_frame_only_at_fini
 
 
 def test_mask_writer_saves_bool_masks_as_0_255_and_probabilities_as_8_bit_when_not_binarized(tmp_path):
-    node, ctx = open_node(MaskWriter, tmp_path, subdir="soft", binarize="none")
-    node.process(ctx, vf(0), square(value=0.5))
-    node.process(ctx, vf(1), square() > 0.5)
-    node.finish(ctx)
+    with Harness("mask_writer", out_dir=str(tmp_path), subdir="soft", binarize="none") as h:
+        h.push(frame=vf(0), mask=square(value=0.5))
+        h.push(frame=vf(1), mask=square() > 0.5)
+        h.finish()
     soft, hard = read_png(tmp_path / "masks/soft/00000.png"), read_png(tmp_path / "masks/soft/00001.png")
     assert set(np.unique(soft)) == {0, 128}
     assert set(np.unique(hard)) == {0, 255}
 
 
 def test_mask_writer_closed_before_finish_leaves_no_mask_folder(tmp_path):
-    node, ctx = open_node(MaskWriter, tmp_path, name="m")
-    node.process(ctx, vf(0), square())
-    node.close()  # an error upstream: finish never came
+    h = Harness("mask_writer", out_dir=str(tmp_path))
+    h.push(frame=vf(0), mask=square())
+    h.close()  # an error upstream: finish never came
     assert not (tmp_path / "masks").exists() or list((tmp_path / "masks").iterdir()) == []
 
 
 def test_sinks_without_an_output_directory_say_they_need_out():
-    for cls in (MaskWriter, OverlayWriter):
+    for cls in (MaskWriter, OverlayWriter):   # by hand: the error names the node, here 'my_sink'
         with pytest.raises(UserInputError, match=r"'my_sink'.*needs --out"):
             cls().setup(Context(name="my_sink"))
 
@@ -79,12 +73,11 @@ def decode(path):
 
 
 def test_overlay_writer_encodes_raw_and_stabilized_side_by_side_at_the_frames_rate(tmp_path):
-    node, ctx = open_node(OverlayWriter, tmp_path)
-    for i in range(6):
-        node.process(ctx, vf(i, fps=25.0), square(x=5), square(x=20))
-    assert not (tmp_path / "overlay.mp4").exists()
-    node.finish(ctx)
-    node.close()
+    with Harness("overlay_writer", out_dir=str(tmp_path)) as h:
+        for i in range(6):
+            h.push(frame=vf(i, fps=25.0), raw=square(x=5), stabilized=square(x=20))
+        assert not (tmp_path / "overlay.mp4").exists()
+        h.finish()
     codec, rate, pix_fmt, frames = decode(tmp_path / "overlay.mp4")
     assert codec in ("h264", "mpeg4") and pix_fmt == "yuv420p"
     assert float(rate) == pytest.approx(25.0)
@@ -99,10 +92,10 @@ def test_overlay_writer_encodes_raw_and_stabilized_side_by_side_at_the_frames_ra
 
 
 def test_overlay_writer_closed_before_finish_leaves_no_video(tmp_path):
-    node, ctx = open_node(OverlayWriter, tmp_path, fps=10)
+    h = Harness("overlay_writer", out_dir=str(tmp_path), fps=10)
     for i in range(3):
-        node.process(ctx, vf(i), square(), square())
-    node.close()
+        h.push(frame=vf(i), raw=square(), stabilized=square())
+    h.close()
     assert list(tmp_path.iterdir()) == []
 
 

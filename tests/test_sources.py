@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphrun.nodes.decode import (BACKENDS, DecodeWarning, backend_available, open_decoder, probe,
-                                   read_clip)
-from graphrun.nodes.live import Camera, StreamURL
-from graphrun.nodes.sources import ImageFolder, MaskFolder, VideoFile
+from graphrun.nodes.io.decode import BACKENDS, DecodeWarning, backend_available, open_decoder, probe, read_clip
+from graphrun.nodes.io.live import Camera, StreamURL
+from graphrun.nodes.io.mask_folder import MaskFolder
+from graphrun.nodes.io.video_file import VideoFile
 from graphrun.runtime import Context, GraphError
 from graphrun.runtime.errors import UserInputError
+from graphrun.runtime.testing import Harness
 from graphrun.runtime.types import VideoFrame
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -84,8 +85,10 @@ def decode_all(path, backend):
         return list(dec.frames())
 
 
-def ctx(logs=None):
-    return Context(name="n", log=(logs.append if logs is not None else (lambda m: None)))
+def ctx():
+    """For the nodes the Harness cannot take: a mask_folder parameter and a camera one are named like
+    Harness arguments (``kind``, ``device``)."""
+    return Context(name="n", log=lambda m: None)
 
 
 # -- backends -----------------------------------------------------------------------------------
@@ -262,20 +265,17 @@ def test_read_clip_past_the_end_is_a_user_error(vids, backend):
 
 
 # -- video_file node ----------------------------------------------------------------------------
-def run_source(node, logs=None):
-    c = ctx(logs)
-    node.setup(c)
-    try:
-        return [e.outputs["frame"] for e in node.generate(c)]
-    finally:
-        node.close()
+def run_source(h: Harness) -> list:
+    """Every frame the source emits; the source is closed after."""
+    with h:
+        return [out["frame"] for out in h.pull()]
 
 
 @pytest.mark.parametrize("backend", ["auto"] + ALL)
 def test_video_file_emits_named_frames_from_start_up_to_max_frames(vids, backend):
-    node = VideoFile(path=str(vids["plain"]), backend=backend, start=5, max_frames=4)
-    assert node.length() == 4 and node.fps() == pytest.approx(10.0)
-    frames = run_source(node)
+    h = Harness("video_file", path=str(vids["plain"]), backend=backend, start=5, max_frames=4)
+    assert h.node.length() == 4 and h.node.fps() == pytest.approx(10.0)
+    frames = run_source(h)
     assert [f.name for f in frames] == ["00005", "00006", "00007", "00008"]
     assert [f.index for f in frames] == [0, 1, 2, 3]
     assert frames[0].pts == pytest.approx(0.5, abs=1e-3)
@@ -286,7 +286,8 @@ def test_video_file_emits_named_frames_from_start_up_to_max_frames(vids, backend
 
 def test_video_file_can_emit_torch_tensors(vids):
     import torch
-    frames = run_source(VideoFile(path=str(vids["plain"]), as_tensor=True, pin_memory=torch.cuda.is_available()))
+    frames = run_source(Harness("video_file", path=str(vids["plain"]), as_tensor=True,
+                                pin_memory=torch.cuda.is_available()))
     assert len(frames) == 20
     assert isinstance(frames[0].image, torch.Tensor) and frames[0].image.dtype == torch.uint8
     assert tuple(frames[0].image.shape) == (48, 64, 3)
@@ -298,9 +299,8 @@ def test_video_file_rejects_pin_memory_without_tensors(vids):
 
 
 def test_video_file_missing_path_fails_at_setup_naming_it(tmp_path):
-    node = VideoFile(path=str(tmp_path / "gone.mp4"))
     with pytest.raises(UserInputError, match="gone.mp4"):
-        node.setup(ctx())
+        Harness("video_file", path=str(tmp_path / "gone.mp4")).setup()
 
 
 def test_video_file_runs_in_a_graph_into_a_null_sink(vids):
@@ -332,9 +332,9 @@ def write_images(d: Path, names, ext=".jpg"):
 def test_image_folder_reads_files_in_name_order_named_by_stem(tmp_path):
     d = write_images(tmp_path / "seq", ["00002", "00000", "00001", "00010"])
     (d / "notes.txt").write_text("not an image")
-    node = ImageFolder(path=str(d), fps=25)
-    assert node.length() == 4 and node.fps() == 25
-    frames = run_source(node)
+    h = Harness("image_folder", path=str(d), fps=25)
+    assert h.node.length() == 4 and h.node.fps() == 25
+    frames = run_source(h)
     assert [f.name for f in frames] == ["00000", "00001", "00002", "00010"]
     assert [f.index for f in frames] == [0, 1, 2, 3]
     assert frames[1].pts == pytest.approx(1 / 25)
@@ -342,26 +342,27 @@ def test_image_folder_reads_files_in_name_order_named_by_stem(tmp_path):
     # RGB, not BGR: the block at the top left is red
     r, g, b = frames[0].image[5, 5].astype(int)
     assert r > 150 and g < 90 and b < 90
-    assert [f.name for f in run_source(ImageFolder(path=str(d), start=1, max_frames=2))] == ["00001", "00002"]
+    later = run_source(Harness("image_folder", path=str(d), start=1, max_frames=2))
+    assert [f.name for f in later] == ["00001", "00002"]
 
 
 def test_image_folder_falls_back_to_png(tmp_path):
     d = write_images(tmp_path / "pngs", ["a", "b"], ext=".png")
-    assert [f.name for f in run_source(ImageFolder(path=str(d)))] == ["a", "b"]
+    assert [f.name for f in run_source(Harness("image_folder", path=str(d)))] == ["a", "b"]
 
 
 def test_image_folder_empty_or_missing_is_a_user_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserInputError, match="empty"):
-        ImageFolder(path=str(tmp_path / "empty")).setup(ctx())
+        Harness("image_folder", path=str(tmp_path / "empty")).setup()
     with pytest.raises(UserInputError, match="nothere"):
-        ImageFolder(path=str(tmp_path / "nothere")).setup(ctx())
+        Harness("image_folder", path=str(tmp_path / "nothere")).setup()
 
 
 @pytest.mark.davis
 def test_image_folder_reads_a_davis_sequence():
     d = shared("davis/JPEGImages/480p/blackswan")
-    frames = run_source(ImageFolder(path=str(d), max_frames=3))
+    frames = run_source(Harness("image_folder", path=str(d), max_frames=3))
     assert [f.name for f in frames] == ["00000", "00001", "00002"]
     assert frames[0].image.shape == (480, 854, 3)
 
@@ -487,9 +488,8 @@ def test_stream_url_decodes_an_http_stream(http_dir):
                 out.mux(p)
         for p in s.encode():
             out.mux(p)
-    node = StreamURL(url=f"{base}/live.ts", timeout=5)
     assert StreamURL.live
-    frames = run_source(node)
+    frames = run_source(Harness("stream_url", url=f"{base}/live.ts", timeout=5))
     assert len(frames) == 15 and frames[0].image.shape == (48, 64, 3)
     assert frames[0].pts == 0.0 and frames[1].pts == pytest.approx(0.1, abs=1e-3)
     assert np.abs(frames[3].image.astype(np.int16) - square_frame(3)).mean() < 4
@@ -499,7 +499,7 @@ def test_stream_url_bad_urls_fail_quickly_with_a_user_error(http_dir):
     _, base = http_dir
     for url in (f"{base}/missing.ts", "http://127.0.0.1:1/x.ts", "rtsp://127.0.0.1:1/cam"):
         with pytest.raises(UserInputError, match="cannot open stream"):
-            StreamURL(url=url, timeout=2).setup(ctx())
+            Harness("stream_url", url=url, timeout=2).setup()
 
 
 def test_stream_url_that_never_answers_times_out():
@@ -508,7 +508,7 @@ def test_stream_url_that_never_answers_times_out():
     silent.listen(1)  # accepts connections, never answers
     try:
         with pytest.raises(UserInputError, match="timeout"):
-            StreamURL(url=f"http://127.0.0.1:{silent.getsockname()[1]}/feed", timeout=0.5).setup(ctx())
+            Harness("stream_url", url=f"http://127.0.0.1:{silent.getsockname()[1]}/feed", timeout=0.5).setup()
     finally:
         silent.close()
 

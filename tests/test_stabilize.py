@@ -3,26 +3,21 @@ import numpy as np
 import pytest
 import torch
 
-from graphrun.runtime import Context
-from graphrun.runtime.types import VideoFrame
-from graphrun.nodes.flow import OpticalFlow, fb_error
-from graphrun.nodes.metrics import iou, sequence_metrics
-from graphrun.nodes.stabilize import (EMA, AdaptiveThreshold, FlowWarp, MotionFusion, fuse, fusion_weight,
-                                      gaussian_blur, pick_threshold, warp)
+from graphrun.nodes.common import iou
+from graphrun.nodes.eval.metrics import sequence_metrics
+from graphrun.nodes.stabilize.flow import fb_error
+from graphrun.nodes.stabilize.flow_warp import FlowWarp
+from graphrun.nodes.stabilize.ops import fuse, fusion_weight, gate_components, gaussian_blur, pick_threshold, warp
 from graphrun.nodes.stabilize_chain import stabilize_sequence
-from graphrun.nodes.stabilize_guard import AntiGhost, AreaGuard, gate_components
+from graphrun.runtime import Context
+from graphrun.runtime.testing import Harness
+from graphrun.runtime.types import VideoFrame
 
 
 def square(h=60, w=80, y=20, x=30, size=16):
     m = np.zeros((h, w), bool)
     m[y:y + size, x:x + size] = True
     return m
-
-
-def ctx(name="n", index=0, skipped=0):
-    c = Context(name=name, device=torch.device("cpu"))
-    c.index, c.skipped = index, skipped
-    return c
 
 
 def textured(h=96, w=128, seed=0):
@@ -55,10 +50,10 @@ def test_warp_brings_zeros_in_from_outside_the_frame():
 
 
 def test_flow_warp_node_gives_none_without_a_previous_map():
-    node = FlowWarp()
-    node.setup(ctx())
-    assert node.process(ctx(), prev=None, flow=torch.zeros(5, 5, 2)) == {"warped": None}
-    out = node.process(ctx(), prev=torch.ones(5, 5) * 0.5, flow=torch.zeros(5, 5, 2))["warped"]
+    node, ctx = FlowWarp(), Context(name="warp")   # called directly: the Harness leaves None outputs out
+    node.setup(ctx)
+    assert node.process(ctx, prev=None, flow=torch.zeros(5, 5, 2)) == {"warped": None}
+    out = node.process(ctx, prev=torch.ones(5, 5) * 0.5, flow=torch.zeros(5, 5, 2))["warped"]
     assert out.dtype == torch.float32 and torch.allclose(out, torch.full((5, 5), 0.5))
 
 
@@ -76,11 +71,10 @@ def test_gaussian_blur_keeps_a_constant_map_and_its_mass():
 def test_optical_flow_measures_a_known_translation_backward(method):
     img = textured()
     moved = np.roll(img, shift=(2, 3), axis=(0, 1))   # content moves right 3, down 2
-    node = OpticalFlow(OpticalFlow.Params(method=method, preset="medium"))
-    node.setup(ctx())
-    first = node.process(ctx(index=0), frame=VideoFrame(img, 0, 0.0, "0"))
+    with Harness("optical_flow", method=method, preset="medium") as h:
+        first = h.push(frame=VideoFrame(img, 0, 0.0, "0"))
+        out = h.push(frame=VideoFrame(moved, 1, 0.04, "1"))
     assert float(first["flow"].abs().max()) == 0.0 and torch.isinf(first["fb_error"]).all()
-    out = node.process(ctx(index=1), frame=VideoFrame(moved, 1, 0.04, "1"))
     centre = out["flow"][20:-20, 20:-20]
     assert abs(float(centre[..., 0].median()) + 3.0) < 0.3
     assert abs(float(centre[..., 1].median()) + 2.0) < 0.3
@@ -88,10 +82,10 @@ def test_optical_flow_measures_a_known_translation_backward(method):
 
 
 def test_optical_flow_restarts_after_too_many_dropped_frames():
-    node = OpticalFlow(OpticalFlow.Params(max_skipped=2))
-    node.setup(ctx())
-    node.process(ctx(index=0), frame=VideoFrame(textured(), 0, 0.0, "0"))
-    out = node.process(ctx(index=5, skipped=4), frame=VideoFrame(textured(seed=1), 5, 0.2, "5"))
+    with Harness("optical_flow", max_skipped=2) as h:
+        h.push(frame=VideoFrame(textured(), 0, 0.0, "0"))
+        h.skip(4)
+        out = h.push(frame=VideoFrame(textured(seed=1), 5, 0.2, "5"))
     assert float(out["flow"].abs().max()) == 0.0 and torch.isinf(out["fb_error"]).all()
 
 
@@ -124,29 +118,27 @@ def test_confident_current_prediction_lowers_trust_in_the_warp():
 
 
 def test_a_low_segmenter_score_makes_the_fusion_keep_the_previous_map():
-    node = MotionFusion(MotionFusion.Params(beta_fill=0.5, beta_remove=0.3, score_ref=0.6))
     cur = torch.ones(4, 4)                   # a new detection everywhere ...
     wrp = torch.zeros(4, 4)                  # ... where there was nothing
-    sure = node.process(ctx(), current=cur, warped=wrp, score=0.9)["fused"]
-    doubtful = node.process(ctx(), current=cur, warped=wrp, score=0.15)["fused"]
+    with Harness("motion_fusion", beta_fill=0.5, beta_remove=0.3, score_ref=0.6) as h:
+        sure = h.push(current=cur, warped=wrp, score=0.9)["fused"]
+        doubtful = h.push(current=cur, warped=wrp, score=0.15)["fused"]
     assert float(sure.mean()) == pytest.approx(0.7)
     assert float(doubtful.mean()) == pytest.approx(0.7 * 0.25)
 
 
 def test_motion_fusion_passes_the_current_map_at_the_first_frame():
     cur = torch.rand(6, 6)
-    assert torch.equal(MotionFusion().process(ctx(), current=cur, warped=None)["fused"], cur)
+    assert torch.equal(Harness("motion_fusion").push(current=cur, warped=None)["fused"], cur)
 
 
 def test_ema_is_an_exponential_average_and_counts_dropped_frames():
-    node = EMA(EMA.Params(alpha=0.5))
-    node.setup(ctx())
-    assert float(node.process(ctx(index=0), prob=torch.ones(2, 2))["prob"][0, 0]) == 1.0
-    assert float(node.process(ctx(index=1), prob=torch.zeros(2, 2))["prob"][0, 0]) == 0.5
-    assert float(node.process(ctx(index=2), prob=torch.zeros(2, 2))["prob"][0, 0]) == 0.25
-    # one dropped frame: the new value weighs 1 - 0.5**2
-    assert float(node.process(ctx(index=4, skipped=1), prob=torch.ones(2, 2))["prob"][0, 0]) == pytest.approx(
-        0.25 + 0.75 * 0.75)
+    with Harness("ema", alpha=0.5) as h:
+        assert float(h.push(prob=torch.ones(2, 2))["prob"][0, 0]) == 1.0
+        assert float(h.push(prob=torch.zeros(2, 2))["prob"][0, 0]) == 0.5
+        assert float(h.push(prob=torch.zeros(2, 2))["prob"][0, 0]) == 0.25
+        h.skip(1)  # one dropped frame: the new value weighs 1 - 0.5**2
+        assert float(h.push(prob=torch.ones(2, 2))["prob"][0, 0]) == pytest.approx(0.25 + 0.75 * 0.75)
 
 
 def test_pick_threshold_keeps_the_area_near_the_target_within_bounds():
@@ -159,10 +151,9 @@ def test_pick_threshold_keeps_the_area_near_the_target_within_bounds():
 
 
 def test_adaptive_threshold_reports_the_threshold_it_used():
-    node = AdaptiveThreshold(AdaptiveThreshold.Params(smooth_sigma=0.0, penalty=0.0, lo=0.3, hi=0.7))
-    node.setup(ctx())
     prob = torch.full((10, 10), 0.45)
-    out = node.process(ctx(), prob=prob, warped=torch.ones(10, 10))   # the object was everywhere
+    with Harness("adaptive_threshold", smooth_sigma=0.0, penalty=0.0, lo=0.3, hi=0.7) as h:
+        out = h.push(prob=prob, warped=torch.ones(10, 10))   # the object was everywhere
     assert out["mask"].dtype == torch.bool and bool(out["mask"].all())
     assert out["info"]["threshold"] <= 0.45 and out["info"]["target_area"] == 100
 
@@ -170,28 +161,26 @@ def test_adaptive_threshold_reports_the_threshold_it_used():
 # -- guards --------------------------------------------------------------------------------------
 
 def test_area_guard_rejects_a_far_blob_that_appears_for_a_single_frame():
-    node = AreaGuard(AreaGuard.Params(confirm_frames=3))
-    node.setup(ctx())
     obj = square()
     outs = []
-    for t in range(6):
-        m = obj.copy()
-        if t == 3:
-            m[45:58, 2:12] = True   # a distractor far from the object
-        outs.append(node.process(ctx(index=t), mask=torch.from_numpy(m))["mask"].numpy())
+    with Harness("area_guard", confirm_frames=3) as h:
+        for t in range(6):
+            m = obj.copy()
+            if t == 3:
+                m[45:58, 2:12] = True   # a distractor far from the object
+            outs.append(h.push(mask=torch.from_numpy(m))["mask"].numpy())
     assert all(np.array_equal(o, obj) for o in outs)
 
 
 def test_area_guard_accepts_a_far_region_once_confirmed_for_n_frames():
-    node = AreaGuard(AreaGuard.Params(confirm_frames=3))
-    node.setup(ctx())
     obj = square()
     kept = []
-    for t in range(6):
-        m = obj.copy()
-        if t >= 1:
-            m[45:58, 2:12] = True
-        kept.append(bool(node.process(ctx(index=t), mask=torch.from_numpy(m))["mask"].numpy()[50, 5]))
+    with Harness("area_guard", confirm_frames=3) as h:
+        for t in range(6):
+            m = obj.copy()
+            if t >= 1:
+                m[45:58, 2:12] = True
+            kept.append(bool(h.push(mask=torch.from_numpy(m))["mask"].numpy()[50, 5]))
     assert kept == [False, False, False, True, True, True]
 
 
@@ -204,39 +193,36 @@ def test_gate_keeps_a_far_region_that_dominates_the_near_ones():
 
 
 def test_area_guard_holds_the_previous_object_during_an_area_jump():
-    node = AreaGuard(AreaGuard.Params(jump_ratio=1.5, confirm_frames=2, near_frac=2.0))
-    node.setup(ctx())
     obj = square()
     big = square(y=10, x=20, size=36)   # touches the object: not a far blob, an area jump
-    node.process(ctx(index=0), mask=torch.from_numpy(obj))
-    held = [node.process(ctx(index=t), mask=torch.from_numpy(big)) for t in (1, 2, 3)]
+    with Harness("area_guard", jump_ratio=1.5, confirm_frames=2, near_frac=2.0) as h:
+        h.push(mask=torch.from_numpy(obj))
+        held = [h.push(mask=torch.from_numpy(big)) for _ in (1, 2, 3)]
     assert [h["info"]["held"] for h in held] == [True, True, False]
     assert np.array_equal(held[0]["mask"].numpy(), obj) and np.array_equal(held[2]["mask"].numpy(), big)
 
 
 def test_anti_ghost_clears_the_mask_soon_after_the_score_drops():
-    node = AntiGhost(AntiGhost.Params(max_miss=1))
-    node.setup(ctx())
     obj = torch.from_numpy(square())
     prob = obj.float()
     shown = []
-    for t in range(8):
-        score = 0.9 if t < 4 else 0.0
-        out = node.process(ctx(index=t), mask=obj, prob=prob, score=score)
-        shown.append(bool(out["mask"].any()))
+    with Harness("anti_ghost", max_miss=1) as h:
+        for t in range(8):
+            score = 0.9 if t < 4 else 0.0
+            out = h.push(mask=obj, prob=prob, score=score)
+            shown.append(bool(out["mask"].any()))
     assert shown == [True] * 4 + [True, False, False, False]   # one missed frame tolerated, then cleared
     assert float(out["prob"].max()) == 0.0 and out["info"]["miss_streak"] == 4
     assert out["info"]["confidence"] < 0.1
 
 
 def test_anti_ghost_removes_only_the_component_the_segmenter_no_longer_sees():
-    node = AntiGhost(AntiGhost.Params(max_miss=1))
-    node.setup(ctx())
     a, b = square(x=5, y=5, size=10), square(x=50, y=30, size=10)
     mask = torch.from_numpy(a | b)
     raw = torch.from_numpy(a).float()          # the segmenter sees only a
-    for t in range(3):
-        out = node.process(ctx(index=t), mask=mask, prob=mask.float(), raw=raw)
+    with Harness("anti_ghost", max_miss=1) as h:
+        for _ in range(3):
+            out = h.push(mask=mask, prob=mask.float(), raw=raw)
     assert np.array_equal(out["mask"].numpy(), a)
     assert float(out["prob"][35, 55]) == 0.0 and float(out["prob"][10, 10]) == 1.0
 
@@ -263,19 +249,17 @@ def test_the_chain_removes_single_frame_flicker_on_a_static_object():
 
 @pytest.mark.slow
 def test_default_synthetic_scene_meets_the_stability_and_accuracy_targets():
-    from graphrun.nodes.segmenters import BgSubtract
-    from graphrun.nodes.synthetic import Scene, SyntheticScene, render_scene
-    from graphrun.nodes.metrics import dis_flow
+    from graphrun.nodes.eval.metrics import dis_flow
+    from graphrun.nodes.io.synthetic import Scene, SyntheticScene, render_scene
 
     frames, gts = render_scene(seed=0)
     plate = VideoFrame(Scene(SyntheticScene.Params(seed=0)).plate(), 0, 0.0, "background")
-    seg = BgSubtract()
-    seg.setup(ctx("seg"))
     probs, scores = [], []
-    for i, f in enumerate(frames):
-        out = seg.process(ctx("seg", i), frame=VideoFrame(f, i, i / 30, f"{i:05d}"), background=plate)
-        probs.append(out["prob"].numpy())
-        scores.append(out["score"])
+    with Harness("bg_subtract") as seg:
+        for i, f in enumerate(frames):
+            out = seg.push(frame=VideoFrame(f, i, i / 30, f"{i:05d}"), background=plate)
+            probs.append(out["prob"].numpy())
+            scores.append(out["score"])
     # the parameters of graphs/stabilize.yaml
     params = {"flow": {"preset": "medium"}, "fuse": {"beta_fill": 0.95, "beta_remove": 0.6, "fb_sigma": 10.0},
               "thresh": {"smooth_sigma": 2.5, "penalty": 10.0}, "guard": {"near_frac": 0.2}}

@@ -2,15 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from graphrun.nodes.synthetic import Scene, SyntheticScene, render_scene
-from graphrun.runtime import Context
+from graphrun.nodes.common import iou
+from graphrun.nodes.io.synthetic import Scene, SyntheticScene, render_scene
 from graphrun.runtime.registry import get
+from graphrun.runtime.testing import Harness
 from graphrun.runtime.types import VideoFrame
-
-
-def iou(a, b):
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else np.logical_and(a, b).sum() / union
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +29,12 @@ def test_same_seed_gives_identical_frames_and_another_seed_does_not():
 
 
 def test_source_yields_rgb_frames_named_by_index_with_bool_gt_and_pts_from_fps():
-    node = SyntheticScene(frames=4, width=80, height=60, fps=25.0)
-    ctx = Context(name="source")
-    node.setup(ctx)
-    emits = list(node.generate(ctx))
-    assert len(emits) == 4 == node.length() and node.fps() == 25.0
-    last = emits[-1]
-    frame, gt, plate = last.outputs["frame"], last.outputs["gt"], last.outputs["background"]
+    h = Harness("synthetic_scene", frames=4, width=80, height=60, fps=25.0)
+    outs = h.pull()
+    assert len(outs) == 4 == h.node.length() and h.node.fps() == 25.0
+    frame, gt, plate = outs[-1]["frame"], outs[-1]["gt"], outs[-1]["background"]
     assert isinstance(frame, VideoFrame) and frame.image.shape == (60, 80, 3) and frame.image.dtype == np.uint8
-    assert frame.name == "00003" and frame.index == 3 and last.pts == pytest.approx(3 / 25.0)
+    assert frame.name == "00003" and frame.index == 3 and h.pts[-1] == pytest.approx(3 / 25.0)
     assert gt.dtype == torch.bool and tuple(gt.shape) == (60, 80)
     assert plate.image.shape == (60, 80, 3)
 

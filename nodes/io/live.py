@@ -1,4 +1,4 @@
-"""Live sources: a local camera (OpenCV) and a network stream (rtsp/http/udp/... through PyAV).
+"""The live sources ``camera`` (OpenCV) and ``stream_url`` (rtsp/http/udp/... through PyAV).
 
 Both are ``live``: they produce frames at their own pace, so they run only in ``mode: realtime``
 (the runtime refuses them offline) and never wait for the graph; when it falls behind, the
@@ -15,22 +15,11 @@ from graphrun.runtime import Emit, Output, Source, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, VideoFrame
 
-from .sources import _ImageParams, to_image
+from .decode import pyav_rgb
+from .image import ImageParams, to_image
 
 _CV_APIS = {"any": "CAP_ANY", "v4l2": "CAP_V4L2", "ffmpeg": "CAP_FFMPEG", "gstreamer": "CAP_GSTREAMER",
             "dshow": "CAP_DSHOW", "msmf": "CAP_MSMF", "avfoundation": "CAP_AVFOUNDATION"}
-
-
-def _rgb(frame):
-    """PyAV frame to RGB numpy, display rotation applied."""
-    import numpy as np
-
-    try:
-        rgb = frame.to_ndarray(format="rgb24", threads=1)
-    except TypeError:  # PyAV < 14
-        rgb = frame.to_ndarray(format="rgb24")
-    k = int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) % 4
-    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
 
 @register("camera")
@@ -44,7 +33,7 @@ class Camera(Source):
     live = True
     frame = Output(FRAME, doc="VideoFrame: HxWx3 uint8 RGB; name = frame count")
 
-    class Params(_ImageParams):
+    class Params(ImageParams):
         device: Union[int, str] = Field(0, description="camera index (0 = first) or a device path (/dev/video0)")
         api: Literal["any", "v4l2", "ffmpeg", "gstreamer", "dshow", "msmf", "avfoundation"] = Field(
             "any", description="OpenCV capture API")
@@ -126,7 +115,7 @@ class StreamURL(Source):
     live = True
     frame = Output(FRAME, doc="VideoFrame: HxWx3 uint8 RGB; name = frame count")
 
-    class Params(_ImageParams):
+    class Params(ImageParams):
         url: str = Field(..., description="stream URL (rtsp://, http://, udp://, rtmp://, file path)")
         timeout: float = Field(5.0, gt=0, le=600, description="seconds allowed to open the stream and for each read")
         transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport")
@@ -197,7 +186,7 @@ class StreamURL(Source):
                 for fr in frames:
                     t = fr.time if fr.time is not None else i / (self.fps() or 30.0)
                     t0 = t if t0 is None else t0
-                    rgb = _rgb(fr)
+                    rgb = pyav_rgb(fr)
                     yield Emit({"frame": VideoFrame(to_image(rgb, p.as_tensor, p.pin_memory), i, t - t0,
                                                     f"{i:05d}")}, pts=t - t0)
                     i += 1

@@ -1,7 +1,7 @@
-"""Image preprocessing for models: resize, center crop, normalize, on the CPU or on the GPU.
+"""Image preprocessing for models, as pure functions: resize, center crop, normalize, on the CPU or the GPU.
 
-The pure functions (:func:`preprocess_image`, :func:`preprocess_batch`) hold the logic; the
-``preprocess`` node is a thin wrapper. Semantics follow torchvision's ``Resize`` + ``CenterCrop`` +
+:func:`preprocess_image` and :func:`preprocess_batch` hold the logic; the ``preprocess`` node
+(preprocess.py) is a thin wrapper. Semantics follow torchvision's ``Resize`` + ``CenterCrop`` +
 ``Normalize`` (short-side resize, rounded centre crop, antialiased downscaling).
 
 Two backends compute the resize:
@@ -17,20 +17,18 @@ on CUDA. ``bench/preprocess.py`` measures the choices.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
-from pydantic import Field, field_validator
 
-from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.errors import UserInputError
-from graphrun.runtime.types import FRAME, TENSOR, VideoFrame
+
+from ..common import torch_dtype
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Size = Union[int, tuple[int, int]]
-_DTYPES = ("float32", "float16", "bfloat16")
 
 
 # ------------------------------------------------------------------------------ geometry
@@ -46,6 +44,14 @@ def resized_size(h: int, w: int, resize: Optional[Size]) -> tuple[int, int]:
     return int(resize[0]), int(resize[1])
 
 
+def check_size(size: Optional[Size], what: str) -> Optional[Size]:
+    """``size`` itself if each of its values is >= 1 (for parameter validators); else a ValueError."""
+    values = [size] if isinstance(size, int) else (size or [])
+    if any(int(s) < 1 for s in values):
+        raise ValueError(f"{what} must be >= 1")
+    return size
+
+
 def crop_box(h: int, w: int, crop: Optional[Size]) -> tuple[int, int, int, int]:
     """(top, left, height, width) of a centre crop, rounded like torchvision's ``CenterCrop``."""
     if crop is None:
@@ -59,11 +65,6 @@ def crop_box(h: int, w: int, crop: Optional[Size]) -> tuple[int, int, int, int]:
 
 def _is_downscale(h: int, w: int, oh: int, ow: int) -> bool:
     return oh < h or ow < w
-
-
-def _torch_dtype(name: str):
-    import torch
-    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
 
 
 def _to_device(x, device):
@@ -173,7 +174,7 @@ def preprocess_image(img, resize: Optional[Size] = 256, crop: Optional[Size] = 2
         x = torch.from_numpy(np.ascontiguousarray(img)) if isinstance(img, np.ndarray) else img
         x = _to_device(x, device).permute(2, 0, 1)[None]
         x = _torch_resize(x, oh, ow, interpolation, antialias)[..., top:top + ch, left:left + cw]
-    return _normalize(x, mean, std, _torch_dtype(dtype), channels_last)[0]
+    return _normalize(x, mean, std, torch_dtype(dtype), channels_last)[0]
 
 
 def preprocess_batch(x, resize: Optional[Size] = 256, crop: Optional[Size] = 224,
@@ -203,58 +204,4 @@ def preprocess_batch(x, resize: Optional[Size] = 256, crop: Optional[Size] = 224
     else:
         y = _to_device(x, device).permute(0, 3, 1, 2)
         y = _torch_resize(y, oh, ow, interpolation, antialias)[..., top:top + ch, left:left + cw]
-    return _normalize(y, mean, std, _torch_dtype(dtype), channels_last)
-
-
-# ------------------------------------------------------------------------------ node
-@register("preprocess")
-class Preprocess(Node):
-    """Resize, centre-crop and normalize a frame into a model input tensor (3,H,W).
-
-    torchvision semantics (Resize short side, CenterCrop, Normalize with ImageNet mean/std by
-    default). On CUDA the uint8 frame is uploaded (pinned, non-blocking) and converted there; on
-    the CPU OpenCV or torch's uint8 kernels resize (``backend``). Stateless: may run with workers.
-    """
-
-    frame = Input(FRAME, doc="VideoFrame with an HxWx3 uint8 RGB image (numpy or torch)")
-    tensor = Output(TENSOR, doc="normalized float tensor (3,H,W) on the node's device")
-    stateless = True
-    devices = ("cpu", "cuda")
-
-    class Params(NodeParams):
-        resize: Optional[Union[int, tuple[int, int]]] = Field(
-            256, description="short side in pixels (int), or [height, width]; null keeps the size")
-        crop: Optional[Union[int, tuple[int, int]]] = Field(
-            224, description="centre crop size (int = square, or [height, width]); null = no crop")
-        interpolation: Literal["bilinear", "bicubic", "nearest"] = Field("bilinear", description="resize filter")
-        antialias: bool = Field(True, description="low-pass when downscaling (as torchvision and PIL do)")
-        mean: tuple[float, float, float] = Field(IMAGENET_MEAN, description="per-channel mean (of x/255)")
-        std: tuple[float, float, float] = Field(IMAGENET_STD, description="per-channel std (of x/255)")
-        dtype: Literal["float32", "float16", "bfloat16"] = Field("float32", description="output dtype")
-        channels_last: bool = Field(False, description="lay the output out HWC in memory (strides), for "
-                                                       "channels_last models")
-        backend: Literal["auto", "opencv", "torch"] = Field(
-            "auto", description="resize implementation; auto = fastest exact choice for the device")
-
-        @field_validator("resize", "crop")
-        @classmethod
-        def _positive(cls, v):
-            vals = [v] if isinstance(v, int) else (v or [])
-            if any(int(s) < 1 for s in vals):
-                raise ValueError("sizes must be >= 1")
-            return v
-
-        @field_validator("std")
-        @classmethod
-        def _nonzero(cls, v):
-            if any(s == 0 for s in v):
-                raise ValueError("std must not contain 0")
-            return v
-
-    def process(self, ctx, frame):
-        img = frame.image if isinstance(frame, VideoFrame) else frame
-        p = self.params
-        out = preprocess_image(img, resize=p.resize, crop=p.crop, interpolation=p.interpolation,
-                               antialias=p.antialias, mean=p.mean, std=p.std, dtype=p.dtype,
-                               channels_last=p.channels_last, device=ctx.device, backend=p.backend)
-        return {"tensor": out}
+    return _normalize(y, mean, std, torch_dtype(dtype), channels_last)

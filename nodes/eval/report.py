@@ -1,4 +1,4 @@
-"""The run report: plots over time, a gallery of telling frames and one offline HTML page.
+"""The ``report`` sink: plots over time, a gallery of telling frames and one offline HTML page.
 
 Reads ``<out>/metrics.json`` (written by the ``metrics`` node) at finish; connect the metrics
 node's per-frame record to ``report.metrics`` so the report finishes after it. Without that
@@ -10,20 +10,28 @@ import heapq
 import html
 import json
 import math
-import os
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from pydantic import Field
 
 from graphrun.runtime import Input, Node, NodeParams, register
-from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, MASK, RECORD, TENSOR
 
-from .sinks import RAW_COLOR, STAB_COLOR, mask_to_float, tint, to_numpy
+from ..common import (
+    GT_COLOR,
+    RAW_COLOR,
+    STAB_COLOR,
+    frame_name,
+    iou,
+    mask_to_float,
+    needs_out,
+    rgb_uint8,
+    tint,
+    to_numpy,
+    write_atomic,
+)
 
-GT_COLOR = (70, 140, 255)
 SUMMARY_ROWS = [  # key, label, better ("+" higher, "-" lower, "" neither)
     ("J", "J (IoU with ground truth)", "+"),
     ("F", "F (boundary accuracy)", "+"),
@@ -34,13 +42,6 @@ SUMMARY_ROWS = [  # key, label, better ("+" higher, "-" lower, "" neither)
     ("ghost_frames", "ghost frames (mask where the object has left)", "-"),
     ("ghost_pixels", "ghost pixels", "-"),
 ]
-
-
-def _iou(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> float:
-    if a is None or b is None:
-        return float("nan")
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
 def _num(v) -> float:
@@ -86,8 +87,10 @@ class Report(Node):
     raw = Input(TENSOR, doc="raw mask or probability (H,W)")
     stabilized = Input(TENSOR, doc="stabilized mask or probability (H,W)")
     gt = Input(MASK, optional=True, doc="ground-truth mask")
-    info = Input(RECORD, optional=True, doc="stabilizer state (threshold, confidence, miss_streak), used without metrics.json")
-    metrics = Input(RECORD, optional=True, doc="any record of the metrics node: links report after it so metrics.json exists at finish")
+    info = Input(RECORD, optional=True,
+                 doc="stabilizer state (threshold, confidence, miss_streak), used without metrics.json")
+    metrics = Input(RECORD, optional=True,
+                    doc="any record of the metrics node: links report after it so metrics.json exists at finish")
     stateless = False
 
     class Params(NodeParams):
@@ -98,9 +101,7 @@ class Report(Node):
         video: str = Field("overlay.mp4", description="video to embed (relative to --out); empty = none")
 
     def setup(self, ctx) -> None:
-        if not ctx.out_dir:
-            raise UserInputError(f"node '{ctx.name}' (report) needs --out: an output directory to write into")
-        self.out = Path(ctx.out_dir)
+        self.out = needs_out(ctx, "report")
         self.rows: list[dict] = []
         self.prev = {"raw": None, "stabilized": None, "gt": None}
         self.helped: list = []    # min-heaps of (key, index, thumbnail dict)
@@ -112,7 +113,7 @@ class Report(Node):
     def _thumb(self, frame, raw_p, stab_p, gt_b) -> dict:
         import cv2
 
-        img = np.ascontiguousarray(to_numpy(frame.image)[..., :3]).astype(np.uint8)
+        img = rgb_uint8(frame.image)
         h, w = img.shape[:2]
         tw = min(self.params.thumb_width, w)
         th = max(1, round(h * tw / w))
@@ -123,7 +124,7 @@ class Report(Node):
             return cv2.resize(m.astype(np.float32), (tw, th), interpolation=cv2.INTER_AREA)
 
         return {"image": cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA), "raw": small(raw_p),
-                "stabilized": small(stab_p), "gt": small(gt_b), "name": frame.name or f"{frame.index:05d}"}
+                "stabilized": small(stab_p), "gt": small(gt_b), "name": frame_name(frame)}
 
     def _keep(self, heap: list, key: float, index: int, make, n: int) -> None:
         if n == 0 or math.isnan(key):
@@ -138,16 +139,16 @@ class Report(Node):
         gt_b = None if gt is None else to_numpy(gt).astype(bool)
         self.size = raw_p.shape
         masks = {"raw": raw_p > 0.5, "stabilized": stab_p > 0.5, "gt": gt_b}
-        row = {"index": int(frame.index), "name": frame.name or f"{int(frame.index):05d}"}
+        row = {"index": int(frame.index), "name": frame_name(frame)}
         for k, m in masks.items():
             if m is None:
                 continue
-            row[k] = {"area": int(m.sum()), "iou_prev": _iou(m, self.prev[k]) if self.prev[k] is not None else None}
+            row[k] = {"area": int(m.sum()), "iou_prev": iou(m, self.prev[k]) if self.prev[k] is not None else None}
             self.prev[k] = m
         if gt_b is not None:
             self.has_gt = True
-            row["raw"]["J"] = _iou(masks["raw"], gt_b)
-            row["stabilized"]["J"] = _iou(masks["stabilized"], gt_b)
+            row["raw"]["J"] = iou(masks["raw"], gt_b)
+            row["stabilized"]["J"] = iou(masks["stabilized"], gt_b)
         if isinstance(info, dict):
             row["info"] = {k: info.get(k) for k in ("threshold", "confidence", "miss_streak") if k in info}
         self.rows.append(row)
@@ -159,7 +160,7 @@ class Report(Node):
         else:
             a, b = row["stabilized"]["iou_prev"], row["raw"]["iou_prev"]
             gain = float("nan") if a is None or b is None else a - b
-            worst = -_iou(masks["raw"], masks["stabilized"])
+            worst = -iou(masks["raw"], masks["stabilized"])
         k = self.params.gallery_size
         if gain > 0:  # frames where stabilization did not help are no example of it
             self._keep(self.helped, gain, row["index"], make, k)
@@ -172,9 +173,7 @@ class Report(Node):
         plots = self._plots(metrics)
         gallery = self._gallery()
         page = self._html(metrics, note, plots, gallery)
-        tmp = self.out / f".report.html.tmp-{os.getpid()}"
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, self.out / "report.html")
+        write_atomic(self.out / "report.html", page)
         ctx.log(f"{ctx.name}: wrote {self.out / 'report.html'} ({len(plots)} plots, {len(gallery)} gallery images)")
 
     def _load_metrics(self):
@@ -320,7 +319,8 @@ class Report(Node):
         parts.append(self._summary_table(metrics))
         if p.video:
             v = esc(p.video)
-            parts.append(f"<h2>Video</h2><video src='{v}' controls muted loop preload='metadata' style='max-width:100%' "
+            parts.append(f"<h2>Video</h2><video src='{v}' controls muted loop preload='metadata' "
+                         f"style='max-width:100%' "
                          f"onerror=\"this.outerHTML='<p class=note>{v} is not there or cannot be played here "
                          f"(the graph may have no overlay_writer).</p>'\"></video>"
                          f"<p><a href='{v}'>{v}</a>: raw (left) and stabilized (right).</p>")

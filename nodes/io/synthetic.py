@@ -1,4 +1,4 @@
-"""A synthetic static-camera scene with exact ground truth: the default input of the graphs.
+"""The ``synthetic_scene`` source: a static-camera scene with exact ground truth, the graphs' default input.
 
 What is "the object": every moving object (three textured shapes); ``gt`` is the union of their
 visible pixels (anti-aliased coverage >= 0.5, minus what the static post hides). The seed changes
@@ -233,10 +233,12 @@ class SyntheticScene(Source):
         height: int = Field(240, ge=32, le=4096, description="frame height in pixels")
         fps: float = Field(30.0, gt=0, le=1000, description="frame rate (sets the pts)")
         noise: float = Field(8.0, ge=0, le=64, description="sensor noise: std of the Gaussian noise, 0-255 scale")
-        noise_grain: float = Field(1.5, ge=0, le=10, description="spatial correlation of the noise in pixels (0 = white)")
+        noise_grain: float = Field(1.5, ge=0, le=10,
+                                   description="spatial correlation of the noise in pixels (0 = white)")
         flicker: float = Field(0.08, ge=0, le=0.5, description="global lighting flicker: relative gain amplitude")
         texture: float = Field(0.35, ge=0, le=1, description="contrast of the object textures")
-        contrast: float = Field(0.7, ge=0, le=2, description="object colour contrast against the mean background colour")
+        contrast: float = Field(0.7, ge=0, le=2,
+                                description="object colour contrast against the mean background colour")
         speed: float = Field(1.0, ge=0, le=10, description="multiplier on all motions (1 = a few px per frame)")
         leave: bool = Field(True, description="the blue blob leaves the frame on the right (anti-ghost test)")
         occluder: bool = Field(True, description="draw the static post that objects pass behind")

@@ -41,15 +41,15 @@ BACKENDS = ("pyav", "decord", "opencv")
 AUTO_ORDER = ("pyav", "opencv", "decord")
 # Preference order for random access / clips (read_clip, ClipDataset).
 CLIP_ORDER = ("pyav", "opencv", "decord")
-MAX_BAD_PACKETS = 25
+MAX_BAD_PACKETS = 25  # PyAV: give up after this many consecutive undecodable packets
 # Open decord readers of this process. A process forked while one is open (DataLoader workers)
-# can deadlock inside decord, so nodes.loader checks this before forking workers.
+# can deadlock inside decord, so make_loader (dataloader.py) checks this before forking workers.
 _LIVE_DECORD: "weakref.WeakSet" = weakref.WeakSet()
 
 
 def decord_readers_open() -> int:
     """How many decord readers are open in this process (see ``_LIVE_DECORD``)."""
-    return sum(1 for d in list(_LIVE_DECORD) if getattr(d, "_vr", None) is not None)  # PyAV: give up after this many consecutive undecodable packets
+    return sum(1 for d in list(_LIVE_DECORD) if getattr(d, "_vr", None) is not None)
 
 
 class DecodeWarning(UserWarning):
@@ -73,6 +73,7 @@ def _import_decord():
 
 
 def backend_available(name: str) -> bool:
+    """Whether the decoder library of backend ``name`` imports."""
     try:
         if name == "pyav":
             import av  # noqa: F401
@@ -102,7 +103,24 @@ def resolve_backend(backend: str, order: Sequence[str] = AUTO_ORDER) -> str:
     return backend
 
 
+def quarter_turns(frame) -> int:
+    """A PyAV frame's display rotation as a number of quarter turns counter-clockwise (0-3)."""
+    return int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) % 4
+
+
+def pyav_rgb(frame, turns: Optional[int] = None) -> np.ndarray:
+    """A PyAV video frame as RGB ``HxWx3 uint8``, turned by ``turns`` quarter turns (None: its own
+    display rotation, so it comes out the way a player shows it)."""
+    try:  # one swscale thread: "auto" threads cost 2-10x more per frame (thread start-up, contention)
+        rgb = frame.to_ndarray(format="rgb24", threads=1)
+    except TypeError:  # PyAV < 14 has no threads option
+        rgb = frame.to_ndarray(format="rgb24")
+    k = quarter_turns(frame) if turns is None else turns
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+
+
 def check_file(path) -> str:
+    """``path`` as a string if it is an existing file; else a UserInputError naming it."""
     p = Path(os.fspath(path)).expanduser()
     if not p.exists():
         raise UserInputError(f"video file not found: {p}")
@@ -352,16 +370,9 @@ class PyAVDecoder(Decoder):
             self.warn(f"{self.path}: stopped reading at a damaged or truncated spot ({exc})")
 
     def _to_rgb(self, frame) -> np.ndarray:
-        try:  # one swscale thread: "auto" threads cost 2-10x more per frame (thread start-up, contention)
-            rgb = frame.to_ndarray(format="rgb24", threads=1)
-        except TypeError:  # PyAV < 14 has no threads option
-            rgb = frame.to_ndarray(format="rgb24")
         if self._rot_k is None:
-            rot = getattr(frame, "rotation", 0) or 0
-            self._rot_k = int(round(rot / 90.0)) % 4
-        if self._rot_k:
-            rgb = np.ascontiguousarray(np.rot90(rgb, self._rot_k))
-        return rgb
+            self._rot_k = quarter_turns(frame)
+        return pyav_rgb(frame, self._rot_k)
 
     def _pts_s(self, frame, index: int) -> float:
         if frame.pts is not None and self._tb:

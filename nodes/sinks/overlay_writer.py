@@ -1,174 +1,30 @@
-"""Sinks that write what users look at: per-frame mask PNGs and a side-by-side overlay video.
+"""The ``overlay_writer`` sink: raw and stabilized masks tinted over the frames, side by side, as a video.
 
-Both write into a temporary name and rename to the final one in ``finish()``, so a run that
-fails or is interrupted leaves no complete-looking output (``close()`` removes the temporary).
+It writes into a hidden temporary file and renames it in ``finish()``, so a run that fails or is
+interrupted leaves no complete-looking output (``close()`` removes the temporary).
 """
 from __future__ import annotations
 
 import os
-import shutil
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from graphrun.runtime import Input, Node, NodeParams, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, TENSOR
 
-
-def _needs_out(ctx, kind: str) -> Path:
-    if not ctx.out_dir:
-        raise UserInputError(f"node '{ctx.name}' ({kind}) needs --out: an output directory to write into")
-    out = Path(ctx.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def _frame_name(frame) -> str:
-    return str(frame.name) if getattr(frame, "name", "") else f"{int(frame.index):05d}"
-
-
-def to_numpy(x) -> np.ndarray:
-    """A tensor (any device) or array as a numpy array."""
-    if isinstance(x, torch.Tensor):
-        return x.detach().to("cpu").numpy()
-    return np.asarray(x)
-
-
-def mask_to_float(mask) -> np.ndarray:
-    """Bool mask or probability map -> float32 HxW in [0, 1]."""
-    m = to_numpy(mask)
-    if m.ndim == 3 and m.shape[0] == 1:
-        m = m[0]
-    if m.ndim != 2:
-        raise ValueError(f"expected an HxW mask, got shape {tuple(m.shape)}")
-    if m.dtype == np.bool_:
-        return m.astype(np.float32)
-    if m.dtype == np.uint8:
-        return (m.astype(np.float32) / 255.0) if m.max() > 1 else m.astype(np.float32)
-    return np.clip(m.astype(np.float32), 0.0, 1.0)
-
-
-@register("mask_writer")
-class MaskWriter(Node):
-    """Writes one PNG per frame: ``<out>/masks/<subdir>/<frame name>.png`` (0/255 or 8-bit prob).
-
-    Bool masks are written as 0/255. Probability maps are binarized at ``binarize`` (0/255) or,
-    with ``binarize: null``, written as 8-bit probabilities (255 = 1.0). The folder appears only
-    when the stream ends cleanly (written as a hidden temporary folder, renamed in finish);
-    an existing folder of the same name is replaced.
-    """
-
-    frame = Input(FRAME, doc="the frame (its name names the file)")
-    mask = Input(TENSOR, doc="bool mask or float probability map (H,W)")
-    stateless = False
-
-    class Params(NodeParams):
-        subdir: Optional[str] = Field(None, description="folder under <out>/masks (default: the node's name)")
-        binarize: Optional[float] = Field(0.5, ge=0, le=1,
-                                          description="threshold for probability maps; null = save 8-bit probabilities")
-
-        @field_validator("binarize", mode="before")
-        @classmethod
-        def _none_words(cls, v):
-            if isinstance(v, str) and v.strip().lower() in ("", "none", "null", "off", "false"):
-                return None
-            return v
-
-    def setup(self, ctx) -> None:
-        import cv2
-
-        self._cv2 = cv2
-        out = _needs_out(ctx, "mask_writer")
-        sub = self.params.subdir or ctx.name
-        if not sub or Path(sub).is_absolute() or ".." in Path(sub).parts:
-            raise UserInputError(f"mask_writer '{ctx.name}': subdir must be a relative folder name, got '{sub}'")
-        self.final = out / "masks" / sub
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.final.parent / f".{self.final.name}.tmp-{os.getpid()}-{id(self):x}"
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True)
-        self.count = 0
-
-    def process(self, ctx, frame, mask):
-        m = to_numpy(mask)
-        if m.dtype == np.bool_:
-            img = m.astype(np.uint8) * 255
-        else:
-            prob = mask_to_float(m)
-            if self.params.binarize is None:
-                img = np.round(prob * 255.0).astype(np.uint8)
-            else:
-                img = (prob > self.params.binarize).astype(np.uint8) * 255
-        if img.ndim == 3:
-            img = img.reshape(img.shape[-2:])
-        path = self.tmp / f"{_frame_name(frame)}.png"
-        if not self._cv2.imwrite(str(path), img):
-            raise UserInputError(f"mask_writer '{ctx.name}': cannot write {path}")
-        self.count += 1
-        return None
-
-    def finish(self, ctx) -> None:
-        if self.final.exists():
-            shutil.rmtree(self.final)
-        os.replace(self.tmp, self.final)
-        self.tmp = None
-        ctx.log(f"{ctx.name}: wrote {self.count} masks to {self.final}")
-
-    def close(self) -> None:
-        tmp = getattr(self, "tmp", None)
-        if tmp is not None and Path(tmp).exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-            try:
-                Path(tmp).parent.rmdir()  # <out>/masks, if nothing else is in it
-            except OSError:
-                pass
-        self.tmp = None
-
-
-# --------------------------------------------------------------------------------------------
-# overlay video
-# --------------------------------------------------------------------------------------------
-
-RAW_COLOR = (255, 80, 40)       # RGB
-STAB_COLOR = (40, 220, 90)
-
-
-def tint(image: np.ndarray, prob: Optional[np.ndarray], color, label: str, alpha: float = 0.45) -> np.ndarray:
-    """Frame with the mask (prob > 0.5) tinted in ``color``, its contour drawn and a label on top."""
-    import cv2
-
-    out = image.astype(np.float32)
-    if prob is not None:
-        if prob.shape != image.shape[:2]:
-            prob = cv2.resize(prob, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
-        a = (np.clip(prob, 0, 1) * alpha)[..., None]
-        out = out * (1 - a) + np.asarray(color, np.float32) * a
-    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
-    if prob is not None:
-        binary = (prob > 0.5).astype(np.uint8)
-        contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(out, contours, -1, tuple(int(c) for c in color), 1, lineType=cv2.LINE_AA)
-    if label:
-        scale = max(0.4, image.shape[1] / 640.0)
-        thick = max(1, int(round(scale * 1.5)))
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-        cv2.rectangle(out, (0, 0), (tw + 10, th + base + 8), (0, 0, 0), -1)
-        cv2.putText(out, label, (5, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, tuple(int(c) for c in color),
-                    thick, cv2.LINE_AA)
-    return out
+from ..common import RAW_COLOR, STAB_COLOR, hidden_temp, mask_to_float, needs_out, rgb_uint8, tint
 
 
 def side_by_side(image, raw, stabilized, max_width: int = 0) -> np.ndarray:
     """Raw and stabilized overlays next to each other (or raw alone), scaled to max_width, even size."""
     import cv2
 
-    image = np.ascontiguousarray(to_numpy(image)[..., :3]).astype(np.uint8)
+    image = rgb_uint8(image)
     panels = [tint(image, None if raw is None else mask_to_float(raw), RAW_COLOR, "raw")]
     if stabilized is not None:
         panels.append(tint(image, mask_to_float(stabilized), STAB_COLOR, "stabilized"))
@@ -200,21 +56,23 @@ class OverlayWriter(Node):
 
     class Params(NodeParams):
         filename: str = Field("overlay.mp4", description="output file name inside --out")
-        fps: Optional[float] = Field(None, gt=0, le=1000, description="frame rate (default: from the frames' pts, else 30)")
+        fps: Optional[float] = Field(None, gt=0, le=1000,
+                                     description="frame rate (default: from the frames' pts, else 30)")
         crf: int = Field(23, ge=0, le=51, description="H.264 quality (lower = better, bigger)")
-        max_width: int = Field(1280, ge=0, le=8192, description="scale the side-by-side image down to this width (0 = never)")
+        max_width: int = Field(1280, ge=0, le=8192,
+                               description="scale the side-by-side image down to this width (0 = never)")
         codec: Optional[str] = Field(None, description="encoder name (default: libx264, else mpeg4)")
 
     def setup(self, ctx) -> None:
         import av
 
         self._av = av
-        out = _needs_out(ctx, "overlay_writer")
+        out = needs_out(ctx, "overlay_writer")
         name = self.params.filename
         if Path(name).name != name or not name:
             raise UserInputError(f"overlay_writer '{ctx.name}': filename must be a plain file name, got '{name}'")
         self.final = out / name
-        self.tmp = out / f".{Path(name).stem}.tmp-{os.getpid()}-{id(self):x}{Path(name).suffix or '.mp4'}"
+        self.tmp = hidden_temp(self.final)
         self.container = None
         self.stream = None
         self.pending = []          # (image, pts seconds) until the frame rate is known

@@ -1,4 +1,4 @@
-"""Batching: group consecutive per-frame tensors into one (N, ...) tensor for a model.
+"""The ``batch`` node: consecutive per-frame tensors grouped into one (N, ...) tensor for a model.
 
 ``batch`` emits on every N-th packet it receives and nothing (an empty packet) in between, so
 the node after it runs once per batch. The frame indices and pts of the batch's members travel on

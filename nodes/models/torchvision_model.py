@@ -1,4 +1,4 @@
-"""Run a torchvision model (classification, segmentation or detection) on frames or batches.
+"""The ``torchvision_model`` node: a torchvision classification, segmentation or detection model.
 
 Weights are ``none`` by default (random init: right cost, meaningless output, fine for timing).
 ``DEFAULT`` or a named weight set (``IMAGENET1K_V1``) are loaded through torchvision only from
@@ -19,6 +19,9 @@ from pydantic import Field, field_validator, model_validator
 from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import RECORD, TENSOR
+
+from ..common import torch_dtype
+from .preprocess_ops import check_size
 
 TASKS = ("classification", "segmentation", "detection")
 
@@ -113,20 +116,19 @@ class TorchvisionModel(Node):
         def _known(cls, v):
             if model_task(v) is None:
                 import difflib
+
                 import torchvision.models as M
                 names = (M.list_models(module=M) + M.list_models(module=M.segmentation)
                          + M.list_models(module=M.detection))
                 close = difflib.get_close_matches(v, names, n=1)
-                raise ValueError(f"unknown torchvision model '{v}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ValueError(f"unknown torchvision model '{v}'{hint}")
             return v
 
         @field_validator("input_size")
         @classmethod
         def _positive(cls, v):
-            vals = [v] if isinstance(v, int) else (v or [])
-            if any(int(s) < 1 for s in vals):
-                raise ValueError("input_size must be >= 1")
-            return v
+            return check_size(v, "input_size")
 
         @model_validator(mode="after")
         def _classes_need_random_weights(self):
@@ -137,7 +139,7 @@ class TorchvisionModel(Node):
     def setup(self, ctx):
         import torch
         p = self.params
-        self.dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[p.dtype]
+        self.dtype = torch_dtype(p.dtype)
         model, self.task = build_model(p.model, p.weights, p.num_classes)
         model = model.eval().to(device=ctx.device, dtype=self.dtype)
         if p.channels_last:

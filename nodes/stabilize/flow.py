@@ -1,4 +1,4 @@
-"""Dense optical flow between consecutive frames (OpenCV DIS or Farneback).
+"""The ``optical_flow`` node: dense optical flow between consecutive frames (OpenCV DIS or Farneback).
 
 The flow is *backward*: for each pixel of frame t, the (dx, dy) in pixels to where it was in
 frame t-1 — what a warp of frame t-1's mask into frame t needs. Optionally also the
@@ -13,37 +13,9 @@ import torch
 from pydantic import Field
 
 from graphrun.runtime import Input, Node, NodeParams, Output, register
-from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FLOW, FRAME, TENSOR
 
-DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
-
-
-def to_gray(image) -> np.ndarray:
-    """HxWx3 uint8 RGB (numpy or tensor) -> HxW uint8 gray (numpy)."""
-    import cv2
-
-    if hasattr(image, "detach"):
-        image = image.detach().cpu().numpy()
-    image = np.asarray(image)
-    if image.ndim == 2:
-        return np.ascontiguousarray(image, dtype=np.uint8)
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise UserInputError(f"optical_flow: expected an HxWx3 RGB frame, got shape {tuple(image.shape)}")
-    if image.dtype != np.uint8:
-        image = np.clip(image, 0, 255).astype(np.uint8)
-    code = cv2.COLOR_RGB2GRAY if image.shape[2] == 3 else cv2.COLOR_RGBA2GRAY
-    return cv2.cvtColor(np.ascontiguousarray(image), code)
-
-
-def remap_flow(field: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Sample ``field`` (h,w,C) at x + flow(x) (bilinear, edge-replicated)."""
-    import cv2
-
-    h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(field, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+from ..common import DIS_PRESETS, remap_flow, resize_flow, resize_gray, to_gray
 
 
 def fb_error(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
@@ -64,13 +36,8 @@ class FlowEstimator:
         self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset]) if method == "dis" else None
 
     def shrink(self, gray: np.ndarray) -> np.ndarray:
-        import cv2
-
-        if self.scale == 1.0:
-            return gray
-        h, w = gray.shape
-        size = (max(16, int(round(w * self.scale))), max(16, int(round(h * self.scale))))
-        return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        """The gray frame at the estimator's scale (at least 16 px a side)."""
+        return resize_gray(gray, self.scale, min_size=16)
 
     def calc(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Flow from (shrunk) gray frame ``a`` to ``b``: for each pixel of a, its offset in b."""
@@ -90,15 +57,8 @@ class FlowEstimator:
         return cv2.resize(dist, (w, h), interpolation=cv2.INTER_LINEAR) * (w / dist.shape[1])
 
     def upscale(self, flow: np.ndarray, h: int, w: int) -> np.ndarray:
-        import cv2
-
-        if flow.shape[:2] == (h, w):
-            return flow
-        sx, sy = w / flow.shape[1], h / flow.shape[0]
-        out = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
-        out[..., 0] *= sx
-        out[..., 1] *= sy
-        return out
+        """A flow of shrunk frames at (h, w), in full-resolution pixels."""
+        return resize_flow(flow, h, w)
 
 
 @register("optical_flow")

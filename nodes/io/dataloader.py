@@ -1,4 +1,4 @@
-"""Clips of videos through a torch DataLoader: ``ClipDataset`` and the ``dataloader_source`` node.
+"""The ``dataloader_source`` node and ``ClipDataset``: video clips decoded in torch DataLoader workers.
 
 ``ClipDataset`` cuts every video of a list into clips of ``clip_len`` frames (``stride`` apart
 inside a clip, a new clip every ``step`` frames) and decodes a clip with ``read_clip``'s random
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Callable, Literal, Optional, Sequence, Union
 
 from pydantic import Field, model_validator
-
 from torch.utils.data import Dataset
 
 from graphrun.runtime import Emit, NodeParams, Output, Source, register

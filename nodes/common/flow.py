@@ -1,0 +1,64 @@
+"""Optical-flow helpers shared by the ``optical_flow`` node and the metrics' own flow.
+
+A flow here is *backward*, (h,w,2) float32: for each pixel of frame t, the (dx, dy) in pixels to
+where it was in frame t-1.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from graphrun.runtime.errors import UserInputError
+
+from .arrays import to_numpy
+
+DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}
+
+
+def to_gray(image) -> np.ndarray:
+    """HxWx3 uint8 RGB (numpy or tensor) -> HxW uint8 gray (numpy); a gray image passes through."""
+    import cv2
+
+    image = to_numpy(image)
+    if image.ndim == 2:
+        return np.ascontiguousarray(image, dtype=np.uint8)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise UserInputError(f"optical_flow: expected an HxWx3 RGB frame, got shape {tuple(image.shape)}")
+    if image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    code = cv2.COLOR_RGB2GRAY if image.shape[2] == 3 else cv2.COLOR_RGBA2GRAY
+    return cv2.cvtColor(np.ascontiguousarray(image), code)
+
+
+def resize_gray(gray: np.ndarray, scale: float, min_size: int) -> np.ndarray:
+    """``gray`` resized by ``scale`` (area interpolation), each side at least ``min_size``; 1 = as is."""
+    import cv2
+
+    if scale == 1.0:
+        return gray
+    h, w = gray.shape[:2]
+    size = (max(min_size, int(round(w * scale))), max(min_size, int(round(h * scale))))
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+
+
+def resize_flow(flow: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A flow computed on a resized frame, resized to (h, w) with its vectors in (h, w) pixels."""
+    import cv2
+
+    if flow.shape[:2] == (h, w):
+        return flow
+    sx, sy = w / flow.shape[1], h / flow.shape[0]
+    out = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+    out[..., 0] *= sx
+    out[..., 1] *= sy
+    return out
+
+
+def remap_flow(field: np.ndarray, flow: np.ndarray, border: str = "replicate") -> np.ndarray:
+    """Sample ``field`` (h,w) or (h,w,C) at x + flow(x), bilinear; outside the frame the nearest
+    edge value (``replicate``) or 0 (``zeros``)."""
+    import cv2
+
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
+    return cv2.remap(field, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=mode, borderValue=0)

@@ -1,0 +1,23 @@
+"""Per-frame models: segmenters (bg_subtract, maskrcnn), torchvision models, and their input
+preparation (preprocess, batch)."""
+from .batch import Batch, stack_batch
+from .bg_subtract import BgSubtract
+from .maskrcnn import MaskRCNN, default_weights_file
+from .preprocess import Preprocess
+from .preprocess_ops import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Size,
+    check_size,
+    choose_backend,
+    crop_box,
+    preprocess_batch,
+    preprocess_image,
+    resized_size,
+)
+from .torchvision_model import TASKS, TorchvisionModel, build_model, model_task, resolve_weights, weights_cache_path
+
+__all__ = ["Batch", "stack_batch", "BgSubtract", "MaskRCNN", "default_weights_file", "Preprocess", "IMAGENET_MEAN",
+           "IMAGENET_STD", "Size", "check_size", "choose_backend", "crop_box", "preprocess_batch", "preprocess_image",
+           "resized_size", "TASKS", "TorchvisionModel", "build_model", "model_task", "resolve_weights",
+           "weights_cache_path"]

@@ -1,0 +1,160 @@
+"""The ``maskrcnn`` segmenter: torchvision's Mask R-CNN (ResNet-50 FPN, COCO), following one instance.
+
+Like every segmenter it emits a soft ``prob`` map and a ``score`` per frame, without temporal
+smoothing of its own. It never downloads weights.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from graphrun.runtime import Input, Node, NodeParams, Output, register
+from graphrun.runtime.errors import UserInputError
+from graphrun.runtime.types import FRAME, INSTANCES, PROB_MAP, SCALAR, Instances
+
+from .torchvision_model import weights_cache_path
+
+
+def _coco_categories() -> list[str]:
+    from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights
+
+    return list(MaskRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"])
+
+
+def default_weights_file() -> tuple[Path, str]:
+    """Where torchvision keeps the COCO Mask R-CNN weights (torch hub cache), and their URL."""
+    from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights
+
+    weights = MaskRCNN_ResNet50_FPN_Weights.COCO_V1
+    return weights_cache_path(weights), weights.url
+
+
+@register("maskrcnn")
+class MaskRCNN(Node):
+    """Instance segmentation with torchvision's Mask R-CNN (ResNet-50 FPN, COCO); follows one instance.
+
+    Each frame alone: detections of ``class_name`` above ``score_threshold``; the instance whose
+    score plus ``iou_weight`` x its IoU with the previous frame's mask (input ``prev``, usually a
+    back edge from the stabilized output) is highest becomes ``prob``. Never downloads:
+    ``weights: DEFAULT`` reads torchvision's file from the torch hub cache (see the error for how
+    to get it), a path reads a local state_dict, ``none`` builds a random model (tests, timing).
+    """
+
+    frame = Input(FRAME, doc="video frame")
+    prev = Input(PROB_MAP, optional=True, doc="previous frame's mask of the followed object (back edge)")
+    prob = Output(PROB_MAP, doc="soft mask of the chosen instance; zeros if none")
+    score = Output(SCALAR, doc="detection score of the chosen instance; 0 if none")
+    instances = Output(INSTANCES, doc="all detections above score_threshold (every class)")
+    stateless = False
+    devices = ("cpu", "cuda")
+
+    class Params(NodeParams):
+        weights: str = Field("DEFAULT", description="DEFAULT (torch hub cache), a local .pth state_dict, or none")
+        class_name: Union[int, str] = Field("person", description="COCO class to follow: a name or an id")
+        score_threshold: float = Field(0.5, ge=0, le=1, description="ignore detections below this score")
+        follow: bool = Field(True, description="prefer the instance overlapping the previous mask")
+        iou_weight: float = Field(1.0, ge=0, le=10, description="weight of the IoU with prev against the score")
+        min_size: int = Field(800, ge=32, le=4096, description="images are resized so the short side is this")
+        max_size: int = Field(1333, ge=32, le=8192, description="... and the long side at most this")
+        max_detections: int = Field(20, ge=1, le=300, description="keep at most this many detections per frame")
+        half: bool = Field(False, description="run in float16 on CUDA")
+
+    def setup(self, ctx) -> None:
+        from torchvision.models.detection import maskrcnn_resnet50_fpn
+
+        p = self.params
+        cats = _coco_categories()
+        self.categories = cats
+        self.class_id = self._class_id(p.class_name, cats)
+        kw = dict(weights=None, weights_backbone=None, num_classes=len(cats),
+                  min_size=p.min_size, max_size=p.max_size, box_score_thresh=min(p.score_threshold, 0.05),
+                  box_detections_per_img=p.max_detections)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # "none": a reproducible random model
+            model = maskrcnn_resnet50_fpn(**kw)
+        w = p.weights.strip()
+        if w.lower() != "none":
+            path = self._weights_path(w)
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:
+                raise UserInputError(f"maskrcnn: cannot read weights file {path}: {exc}") from None
+            if isinstance(state, dict):
+                for key in ("model", "state_dict"):
+                    if key in state and isinstance(state[key], dict):
+                        state = state[key]
+            try:
+                model.load_state_dict(state)
+            except Exception as exc:
+                first = str(exc).strip().splitlines()[0][:200]
+                raise UserInputError(f"maskrcnn: {path} is not a maskrcnn_resnet50_fpn state_dict "
+                                     f"with {len(cats)} classes ({first})") from None
+        self.device = torch.device(ctx.device)
+        self.dtype = torch.float16 if (p.half and self.device.type == "cuda") else torch.float32
+        self.model = model.eval().to(self.device, self.dtype)
+
+    @staticmethod
+    def _class_id(name, cats) -> int:
+        if isinstance(name, int) or (isinstance(name, str) and name.strip().isdigit()):
+            cid = int(name)
+            if not 1 <= cid < len(cats) or cats[cid] == "N/A":
+                raise UserInputError(f"maskrcnn: class_name={name} is not a COCO class id")
+            return cid
+        low = [c.lower() for c in cats]
+        if name.lower() not in low or name.lower() in ("n/a", "__background__"):
+            import difflib
+            close = difflib.get_close_matches(name.lower(), low, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise UserInputError(f"maskrcnn: class_name='{name}' is not a COCO class{hint}")
+        return low.index(name.lower())
+
+    @staticmethod
+    def _weights_path(w: str) -> Path:
+        if w.upper() == "DEFAULT":
+            path, url = default_weights_file()
+            if not path.is_file():
+                raise UserInputError(
+                    f"maskrcnn: weights=DEFAULT but {path} does not exist (graphrun never downloads). "
+                    f"Run once with network access: python -c \"import torchvision; "
+                    f"torchvision.models.detection.maskrcnn_resnet50_fpn(weights='DEFAULT')\", "
+                    f"or download {url} to that path, or pass weights=/path/to/state_dict.pth "
+                    f"(weights=none: random weights)")
+            return path
+        path = Path(w).expanduser()
+        if not path.is_file():
+            raise UserInputError(f"maskrcnn: weights file not found: {path} (use DEFAULT, a .pth path, or none)")
+        return path
+
+    @torch.inference_mode()
+    def process(self, ctx, frame, prev=None):
+        p = self.params
+        img = frame.image
+        if not isinstance(img, torch.Tensor):
+            img = torch.from_numpy(np.ascontiguousarray(img))
+        img = img.to(self.device, non_blocking=True)
+        h, w = int(img.shape[0]), int(img.shape[1])
+        x = img.permute(2, 0, 1).to(self.dtype).div_(255.0)
+        det = self.model([x])[0]
+        keep = det["scores"] >= p.score_threshold
+        masks = det["masks"][keep][:, 0].float()
+        boxes, scores, labels = det["boxes"][keep].float(), det["scores"][keep].float(), det["labels"][keep]
+        inst = Instances(masks=masks, boxes=boxes, scores=scores, labels=labels,
+                         class_names=[self.categories[int(i)] for i in labels.tolist()])
+        cand = torch.nonzero(labels == self.class_id).flatten()
+        if len(cand) == 0:
+            return {"prob": torch.zeros((h, w), dtype=torch.float32, device=self.device), "score": 0.0,
+                    "instances": inst}
+        rank = scores[cand].clone()
+        if p.follow and prev is not None:
+            pm = prev.to(self.device, torch.float32)
+            if pm.shape == (h, w) and float(pm.sum()) > 0:
+                m = masks[cand]
+                inter = (m * pm).flatten(1).sum(1)
+                union = (m + pm - m * pm).flatten(1).sum(1).clamp_min(1e-6)
+                rank = rank + p.iou_weight * inter / union
+        best = cand[int(torch.argmax(rank))]
+        return {"prob": masks[best].contiguous(), "score": float(scores[best]), "instances": inst}

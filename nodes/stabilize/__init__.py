@@ -1,0 +1,24 @@
+"""Temporal stabilization of per-frame segmentation, without retraining: warp, fuse, smooth, binarize, guard.
+
+The recurrent loop of the stabilizer (see graphs/stabilize.yaml)::
+
+    optical_flow --flow--> flow_warp <--(back edge: previous stabilized prob)-- anti_ghost.prob
+    segmenter.prob --> motion_fusion <-- flow_warp.warped, optical_flow.fb_error
+    motion_fusion.fused --> adaptive_threshold --> area_guard --> anti_ghost --> mask
+
+One node per module; the pure functions they wrap are in ``ops`` (torch, any device), exposed for
+tests and benches. This package is also the former ``graphrun.nodes.stabilize_guard``.
+"""
+from ..common import to_cpu  # a name of the former stabilize_guard module
+from .adaptive_threshold import AdaptiveThreshold
+from .anti_ghost import AntiGhost
+from .area_guard import AreaGuard
+from .ema import EMA
+from .flow import FlowEstimator, OpticalFlow, fb_error
+from .flow_warp import FlowWarp
+from .motion_fusion import MotionFusion
+from .ops import component_support, fuse, fusion_weight, gate_components, gaussian_blur, pick_threshold, warp
+
+__all__ = ["AdaptiveThreshold", "AntiGhost", "AreaGuard", "EMA", "FlowEstimator", "OpticalFlow", "fb_error",
+           "FlowWarp", "MotionFusion", "component_support", "fuse", "fusion_weight", "gate_components",
+           "gaussian_blur", "pick_threshold", "to_cpu", "warp"]

@@ -1,0 +1,56 @@
+"""The ``adaptive_threshold`` node: binarize a probability map, keeping the area near the expected one."""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+from pydantic import Field
+
+from graphrun.runtime import Input, Node, NodeParams, Output, register
+from graphrun.runtime.types import MASK, PROB_MAP, RECORD
+
+from .ops import gaussian_blur, pick_threshold
+
+
+@register("adaptive_threshold")
+class AdaptiveThreshold(Node):
+    """Binarize a probability map with a threshold that keeps the area near an expected area.
+
+    The expected area is that of the warped previous stabilized map (``warped`` input, >= 0.5),
+    which follows the object's motion; without it, the median area of the last ``window`` masks.
+    The threshold is searched in [lo, hi] (steps of 0.05) to minimize the relative area error plus
+    ``penalty`` x |threshold - base|. The map is blurred by ``smooth_sigma`` px first, which removes
+    boundary jitter. ``info`` = {threshold, area, target_area}."""
+
+    prob = Input(PROB_MAP, doc="fused probability map")
+    warped = Input(PROB_MAP, optional=True, doc="flow_warp.warped, for the expected area")
+    mask = Output(MASK, doc="binary mask")
+    info = Output(RECORD, doc="{threshold, area, target_area}")
+    devices = ("cpu", "cuda")
+
+    class Params(NodeParams):
+        base: float = Field(0.5, gt=0.0, lt=1.0, description="threshold without an area target")
+        lo: float = Field(0.4, gt=0.0, lt=1.0, description="lowest threshold allowed (0.25-0.5)")
+        hi: float = Field(0.6, gt=0.0, lt=1.0, description="highest threshold allowed (0.5-0.75)")
+        penalty: float = Field(1.0, ge=0.0, le=10.0, description="cost per unit of distance from base")
+        window: int = Field(5, ge=1, le=100, description="frames of area history when warped is absent")
+        smooth_sigma: float = Field(1.5, ge=0.0, le=20.0, description="Gaussian blur (px) before (0-4)")
+
+    def setup(self, ctx):
+        self._areas: deque = deque(maxlen=self.params.window)
+
+    def process(self, ctx, prob, warped=None):
+        p = self.params
+        x = gaussian_blur(prob.to(ctx.device).float(), p.smooth_sigma)
+        if warped is not None and tuple(warped.shape) == tuple(x.shape):
+            target = float((warped >= 0.5).sum())
+        elif self._areas:
+            target = float(np.median(self._areas))
+        else:
+            target = None
+        th, _ = pick_threshold(x, target, p.base, min(p.lo, p.base), max(p.hi, p.base), 0.05, p.penalty)
+        mask = x >= th
+        area = int(mask.sum())
+        self._areas.append(area)
+        return {"mask": mask, "info": {"threshold": round(th, 3), "area": area,
+                                       "target_area": None if target is None else int(target)}}
