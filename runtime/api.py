@@ -401,9 +401,11 @@ def _resolve_output(flat: GraphSpec, name: str) -> tuple:
         cls = ns.cls or registry.get(ns.kind)
         if port in cls.outputs:
             return node, port
-        raise GraphError(f"iterate: node '{node}' ({ns.kind}) has no output '{port}'{registry.suggest(port, cls.outputs)}")
+        raise GraphError(f"iterate: node '{node}' ({ns.kind}) has no output '{port}'"
+                         f"{registry.suggest(port, cls.outputs)}")
     known = list(flat.outputs) + list(flat.nodes)
-    raise GraphError(f"iterate: no output '{name}' (give node.port or a declared output){registry.suggest(name, known)}")
+    raise GraphError(f"iterate: no output '{name}' (give node.port or a declared output)"
+                     f"{registry.suggest(name, known)}")
 
 
 def _resolve_input(flat: GraphSpec, name: str) -> list:

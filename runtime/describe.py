@@ -45,7 +45,8 @@ def describe_node(cls: type[Node]) -> str:
     for name, f in fields.items():
         default = "required" if f.default is PydanticUndefined else repr(f.default)
         rng = _range(f)
-        lines.append(f"  {name:<18} {_type_name(f.annotation):<14} default {default}" + (f"  range {rng}" if rng else ""))
+        lines.append(f"  {name:<18} {_type_name(f.annotation):<14} default {default}"
+                     + (f"  range {rng}" if rng else ""))
         if f.description:
             lines.append(f"  {'':<18} {f.description}")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ both types), inputs fed twice, required inputs left open, cycles that are not ma
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import networkx as nx
 from pydantic import ValidationError
 
@@ -119,8 +120,8 @@ def build(spec: GraphSpec) -> BuiltGraph:
         built[e.src].out_edges.setdefault(e.src_port, []).append(e)
         if e.back:
             if not dst.cls.inputs[e.dst_port].optional:
-                raise GraphError(f"{e.where}: back edge {e.label()} feeds '{e.dst}.{e.dst_port}', which must be an optional "
-                                 f"input (it receives None at the first frame)")
+                raise GraphError(f"{e.where}: back edge {e.label()} feeds '{e.dst}.{e.dst_port}', which must be an "
+                                 f"optional input (it receives None at the first frame)")
             if dst.spec.workers > 1:
                 raise GraphError(f"{e.where}: node '{e.dst}' receives a back edge and cannot run with several workers")
         else:
@@ -226,11 +227,13 @@ def _check_edge(e: EdgeSpec, built: dict) -> None:
             raise GraphError(f"{e.where}: edge {e.label()}: no node '{node}'{registry.suggest(node, built)}")
     src, dst = built[e.src], built[e.dst]
     if e.src_port not in src.cls.outputs:
-        raise GraphError(f"{e.where}: edge {e}: node '{e.src}' ({src.spec.kind}) has no output '{e.src_port}'"
-                         f"{registry.suggest(e.src_port, src.cls.outputs)}; outputs: {', '.join(src.cls.outputs) or 'none'}")
+        raise GraphError(f"{e.where}: edge {e.label()}: node '{e.src}' ({src.spec.kind}) has no output "
+                         f"'{e.src_port}'{registry.suggest(e.src_port, src.cls.outputs)}; "
+                         f"outputs: {', '.join(src.cls.outputs) or 'none'}")
     if e.dst_port not in dst.cls.inputs:
-        raise GraphError(f"{e.where}: edge {e}: node '{e.dst}' ({dst.spec.kind}) has no input '{e.dst_port}'"
-                         f"{registry.suggest(e.dst_port, dst.cls.inputs)}; inputs: {', '.join(dst.cls.inputs) or 'none'}")
+        raise GraphError(f"{e.where}: edge {e.label()}: node '{e.dst}' ({dst.spec.kind}) has no input "
+                         f"'{e.dst_port}'{registry.suggest(e.dst_port, dst.cls.inputs)}; "
+                         f"inputs: {', '.join(dst.cls.inputs) or 'none'}")
     t_out, t_in = src.cls.outputs[e.src_port].type, dst.cls.inputs[e.dst_port].type
     if not t_out.compatible_with(t_in):
         via = f" (edge {e.via})" if e.via else ""

@@ -236,7 +236,8 @@ def from_dict(data: Any, path: Optional[Path] = None, allow_empty: bool = False)
             raise GraphError(f"{w}: node '{name}' needs a 'kind'")
         for key in body:
             if key not in NODE_KEYS:
-                raise GraphError(f"{where(body, key)}: node '{name}': unknown key '{key}'{suggest(str(key), NODE_KEYS)}")
+                raise GraphError(f"{where(body, key)}: node '{name}': unknown key '{key}'"
+                                 f"{suggest(str(key), NODE_KEYS)}")
         params = body.get("params") or {}
         if not isinstance(params, dict):
             raise GraphError(f"{where(body, 'params')}: node '{name}': params must be a mapping")
@@ -244,7 +245,8 @@ def from_dict(data: Any, path: Optional[Path] = None, allow_empty: bool = False)
             name=name, kind=str(body["kind"]), params=dict(params),
             device=None if body.get("device") is None else str(body["device"]),
             workers=_positive_int(body.get("workers", 1), f"{where(body, 'workers')}: node '{name}': workers"),
-            on_error=check_choice(body.get("on_error", "stop"), ON_ERROR, f"{where(body, 'on_error')}: node '{name}': on_error"),
+            on_error=check_choice(body.get("on_error", "stop"), ON_ERROR,
+                                  f"{where(body, 'on_error')}: node '{name}': on_error"),
             enabled=_bool(body.get("enabled", True), f"{where(body, 'enabled')}: node '{name}': enabled"),
             thread=None if body.get("thread") is None else str(body["thread"]),
             where=w)

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import graphrun
-import runtime_nodes  # noqa: F401 - registers the test_* nodes
 from graphrun import GraphError
+
+import runtime_nodes  # noqa: F401 - registers the test_* nodes
 
 
 def running_sum(n=5):
@@ -26,7 +27,7 @@ def test_builder_handles_expose_ports_as_attributes_and_name_the_missing_one():
     add = g.node("add")
     assert str(add.out) == "add.out" and set(add.inputs) == {"a", "b", "prev"}
     with pytest.raises(AttributeError, match="no port 'outt'.*did you mean 'out'"):
-        add.outt
+        _ = add.outt
 
 
 def test_builder_checks_types_and_kinds_when_linking():

@@ -15,27 +15,28 @@ DAVIS = DATA / "davis"
 pytestmark = [pytest.mark.davis, pytest.mark.slow]
 
 
+SEQUENCES = ("blackswan", "bmx-trees", "car-shadow", "dance-twirl", "kite-surf")
+METRICS_ONLY = ["out.raw_masks.enabled=false", "out.stab_masks.enabled=false", "out.overlay.enabled=false",
+                "out.report.enabled=false"]
+
+
+def run_davis(seq, pred="osvos", extra=(), out=None, executor="inline"):
+    """graphs/davis.yaml through the Python API: the published metrics summary."""
+    import graphrun
+
+    g = graphrun.load("davis", set=[f"vars.root={DAVIS}", f"vars.seq={seq}", f"vars.pred={pred}", *extra])
+    return g.run(out=out, executor=executor, device="cpu")
+
+
 @pytest.fixture(scope="module")
 def results():
     if not (DAVIS / "predictions" / "osvos").is_dir():
         pytest.skip(f"DAVIS data not found in {DAVIS}")
-    from graphrun.nodes.common import iou
-    from graphrun.nodes.eval.metrics import dis_flow, warp_iou
-    from graphrun.nodes.io.davis import DAVIS_SEQUENCES, load_davis
-    from graphrun.nodes.stabilize_chain import stabilize_sequence
-
     out = {}
-    for seq in DAVIS_SEQUENCES:
-        _, frames, preds, gts = load_davis(DAVIS, seq, "osvos")
-        masks, _ = stabilize_sequence(frames, preds)          # the node defaults = graphs/davis.yaml
-        raw = preds >= 0.5
-        flows = [dis_flow(frames[t], frames[t - 1], "medium") for t in range(1, len(frames))]
-        out[seq] = {
-            "J_raw": np.mean([iou(m, g) for m, g in zip(raw, gts)]),
-            "J_stab": np.mean([iou(m, g) for m, g in zip(masks, gts)]),
-            "W_raw": np.mean([warp_iou(raw[t - 1], raw[t], flows[t - 1]) for t in range(1, len(raw))]),
-            "W_stab": np.mean([warp_iou(masks[t - 1], masks[t], flows[t - 1]) for t in range(1, len(masks))]),
-        }
+    for seq in SEQUENCES:
+        m = run_davis(seq, extra=METRICS_ONLY).results["metrics"]
+        out[seq] = {"J_raw": m["raw"]["J"], "J_stab": m["stabilized"]["J"],
+                    "W_raw": m["raw"]["warp_iou"], "W_stab": m["stabilized"]["warp_iou"]}
     return out
 
 
@@ -55,14 +56,11 @@ def test_stabilized_osvos_masks_are_more_stable_under_flow_compensation(results)
 
 
 def test_davis_graph_run_by_the_runtime_improves_car_shadow(tmp_path):
-    """The same chain as a YAML graph (recurrent loop through a back edge), run end to end."""
+    """The graph with its threads (fused executor) and mask files, run end to end."""
     if not (DAVIS / "predictions" / "osvos" / "car-shadow").is_dir():
         pytest.skip(f"DAVIS data not found in {DAVIS}")
-    from graphrun.runtime.run import run_graph
-
-    graph = Path(__file__).resolve().parents[1] / "graphs" / "davis.yaml"
-    stats = run_graph(graph, overrides=["vars.seq=car-shadow", "overlay.enabled=false", "report.enabled=false"],
-                      out_dir=tmp_path, device="cpu", log=lambda m: None).stats
+    stats = run_davis("car-shadow", extra=["out.overlay.enabled=false", "out.report.enabled=false"],
+                      out=tmp_path, executor="fused").stats
     summary = stats["results"]["metrics"]
     assert stats["frames"] == 40 and stats["drops"] == 0
     assert summary["stabilized"]["J"] >= summary["raw"]["J"] + 0.01, summary

@@ -2,11 +2,12 @@
 import pytest
 import torch
 
-import runtime_nodes  # noqa: F401
 from graphrun.runtime import Input, Node, Output, register
 from graphrun.runtime.device import Placement
 from graphrun.runtime.run import run_graph
 from graphrun.runtime.types import ANY, TENSOR
+
+import runtime_nodes  # noqa: F401
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -2,10 +2,11 @@
 import pytest
 import torch
 
-import runtime_nodes  # noqa: F401 - registers the test_* nodes
 from graphrun.runtime import GraphError, Node, Output
 from graphrun.runtime.testing import Harness
 from graphrun.runtime.types import MASK, SCALAR
+
+import runtime_nodes  # noqa: F401 - registers the test_* nodes
 
 
 def test_push_returns_outputs_and_skip_shows_as_ctx_skipped():

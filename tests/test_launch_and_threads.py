@@ -2,12 +2,13 @@
 import pytest
 
 import graphrun
-import runtime_nodes  # noqa: F401 - registers the test_* nodes
 from graphrun import GraphError
 from graphrun.runtime.cli import main
 from graphrun.runtime.launch import parse
 from graphrun.runtime.run import load_graph
 from graphrun.runtime.segments import partition
+
+import runtime_nodes  # noqa: F401 - registers the test_* nodes
 from runtime_nodes import Collect
 
 

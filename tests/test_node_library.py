@@ -39,7 +39,6 @@ OLD_MODULES = {
                 "load_label_image", "MaskFolder"],
     "stabilize": ["warp", "gaussian_blur", "fusion_weight", "fuse", "pick_threshold", "FlowWarp", "MotionFusion", "EMA",
                   "AdaptiveThreshold"],
-    "stabilize_chain": ["CHAIN", "make_chain", "stabilize_sequence", "DAVIS_SEQUENCES", "load_davis"],
     "stabilize_guard": ["gate_components", "AreaGuard", "to_cpu", "component_support", "AntiGhost"],
     "synthetic": ["Scene", "SyntheticScene", "render_scene"],
 }

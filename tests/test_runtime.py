@@ -3,11 +3,12 @@ import threading
 
 import pytest
 
+from graphrun.runtime import GraphError, Input, Node, NodeError, Output, register
+from graphrun.runtime.run import load_graph, run_graph
+from graphrun.runtime.types import ANY, SCALAR
+
 import runtime_nodes  # noqa: F401 - registers the test_* nodes
 from runtime_nodes import Collect, Count
-from graphrun.runtime import GraphError, NodeError, register, Node, Input, Output
-from graphrun.runtime.run import run_graph, load_graph
-from graphrun.runtime.types import SCALAR, ANY
 
 
 def chain(n=20, **extra):
@@ -217,7 +218,8 @@ def test_realtime_deadline_drops_frames_that_arrive_too_late_at_a_queue():
     g = {"realtime": {"max_in_flight": 4, "deadline_ms": 15},
          "nodes": {"src": {"kind": "test_count", "params": {"n": 30, "fps": 200}},
                    "slow": {"kind": "test_slow", "params": {"delay": 0.02}}, "sink": "test_collect"},
-         "edges": [{"from": "src.out", "to": "slow.x", "queue": True}, {"from": "slow.out", "to": "sink.x", "queue": True}]}
+         "edges": [{"from": "src.out", "to": "slow.x", "queue": True},
+                   {"from": "slow.out", "to": "sink.x", "queue": True}]}
     stats = run_graph(g, mode="realtime").stats
     assert stats["nodes"]["sink"]["drops"] > 0
     assert stats["frames"] + stats["drops"] == 30

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import runtime_nodes  # noqa: F401
-from graphrun.runtime import GraphError
-from graphrun.runtime import registry
+from graphrun.runtime import GraphError, registry
 from graphrun.runtime.cli import main
 from graphrun.runtime.run import load_graph, run_graph
+
+import runtime_nodes  # noqa: F401
 
 TESTS = Path(__file__).resolve().parent
 
@@ -104,7 +104,8 @@ def test_entry_point_plugins_register_their_nodes(monkeypatch):
 
     monkeypatch.setattr(registry, "_ENTRY_POINTS_LOADED", False)
     import importlib.metadata as md
-    monkeypatch.setattr(md, "entry_points", lambda group=None: [FakeEP()] if group == registry.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(md, "entry_points",
+                        lambda group=None: [FakeEP()] if group == registry.ENTRY_POINT_GROUP else [])
     assert registry.get("test_from_entry_point").describe() == "Entry point node."
 
 
@@ -178,7 +179,8 @@ def test_sigint_drains_the_graph_and_prints_the_summary(tmp_path):
 
 
 def test_changing_a_nodes_kind_starts_from_the_new_kinds_defaults(tmp_path):
-    p = write(tmp_path, GRAPH.replace("{kind: test_count, params: {n: 4}}", "{kind: test_count, params: {n: 4, fps: 5}}"))
+    p = write(tmp_path, GRAPH.replace("{kind: test_count, params: {n: 4}}",
+                                      "{kind: test_count, params: {n: 4, fps: 5}}"))
     g = load_graph(p, overrides=["src.n=2", "src.kind=test_count"])
     assert g.nodes["src"].params.n == 2 and g.nodes["src"].params.fps == 5
     with pytest.raises(GraphError, match="unknown parameter 'n'"):

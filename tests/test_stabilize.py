@@ -3,12 +3,11 @@ import numpy as np
 import pytest
 import torch
 
+import graphrun
 from graphrun.nodes.common import iou
-from graphrun.nodes.eval.metrics import sequence_metrics
 from graphrun.nodes.stabilize.flow import fb_error
 from graphrun.nodes.stabilize.flow_warp import FlowWarp
 from graphrun.nodes.stabilize.ops import fuse, fusion_weight, gate_components, gaussian_blur, pick_threshold, warp
-from graphrun.nodes.stabilize_chain import stabilize_sequence
 from graphrun.runtime import Context
 from graphrun.runtime.testing import Harness
 from graphrun.runtime.types import VideoFrame
@@ -229,6 +228,18 @@ def test_anti_ghost_removes_only_the_component_the_segmenter_no_longer_sees():
 
 # -- the chain -------------------------------------------------------------------------------------
 
+def run_stabilizer(frames, probs, overrides=(), scores=None):
+    """The shipped stabilizer subgraph fed from Python: (bool masks, per-frame info dicts)."""
+    inputs = {"frame": frames, "current": probs}
+    if scores is not None:
+        inputs["score"] = scores
+    g = graphrun.load("stabilizer", set=list(overrides))
+    items = list(g.iterate(["mask", "threshold_info", "guard_info", "ghost_info"], inputs=inputs, executor="inline"))
+    masks = [d["mask"].numpy() for d in items]
+    infos = [{**d["threshold_info"], **d["guard_info"], **d["ghost_info"]} for d in items]
+    return masks, infos
+
+
 def test_the_chain_removes_single_frame_flicker_on_a_static_object():
     img = textured(60, 80)
     obj = square()
@@ -240,7 +251,7 @@ def test_the_chain_removes_single_frame_flicker_on_a_static_object():
         if t == 6:
             p[48:58, 60:75] = 1.0          # a false blob for one frame
         probs.append(p)
-    masks, infos = stabilize_sequence([img] * 10, probs)
+    masks, infos = run_stabilizer([img] * 10, probs)
     assert iou(probs[4] >= 0.5, obj) == 0.75 and iou(probs[6] >= 0.5, obj) < 0.65
     for t in range(10):
         assert iou(masks[t], obj) > 0.93, t
@@ -249,24 +260,11 @@ def test_the_chain_removes_single_frame_flicker_on_a_static_object():
 
 @pytest.mark.slow
 def test_default_synthetic_scene_meets_the_stability_and_accuracy_targets():
-    from graphrun.nodes.eval.metrics import dis_flow
-    from graphrun.nodes.io.synthetic import Scene, SyntheticScene, render_scene
-
-    frames, gts = render_scene(seed=0)
-    plate = VideoFrame(Scene(SyntheticScene.Params(seed=0)).plate(), 0, 0.0, "background")
-    probs, scores = [], []
-    with Harness("bg_subtract") as seg:
-        for i, f in enumerate(frames):
-            out = seg.push(frame=VideoFrame(f, i, i / 30, f"{i:05d}"), background=plate)
-            probs.append(out["prob"].numpy())
-            scores.append(out["score"])
-    # the parameters of graphs/stabilize.yaml
-    params = {"flow": {"preset": "medium"}, "fuse": {"beta_fill": 0.95, "beta_remove": 0.6, "fb_sigma": 10.0},
-              "thresh": {"smooth_sigma": 2.5, "penalty": 10.0}, "guard": {"near_frac": 0.2}}
-    masks, _ = stabilize_sequence(frames, probs, params, scores=scores)
-    flows = [None] + [dis_flow(frames[t], frames[t - 1]) for t in range(1, len(frames))]
-    raw, _ = sequence_metrics([p >= 0.5 for p in probs], gts, flows)
-    stab, _ = sequence_metrics(masks, gts, flows)
+    """graphs/stabilize.yaml itself, run through the Python API: the numbers are the graph's."""
+    result = graphrun.load("stabilize", set=["out.raw_masks.enabled=false", "out.stab_masks.enabled=false",
+                                             "out.overlay.enabled=false", "out.report.enabled=false"]).run(
+        executor="inline")
+    raw, stab = result.results["metrics"]["raw"], result.results["metrics"]["stabilized"]
     assert stab["consecutive_iou"] >= 0.93
     assert stab["l1"] * 5 <= raw["l1"]
     assert stab["area_cv"] < raw["area_cv"]

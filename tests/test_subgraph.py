@@ -4,10 +4,11 @@ import textwrap
 import pytest
 
 import graphrun
-import runtime_nodes  # noqa: F401 - registers the test_* nodes
 from graphrun import GraphError
 from graphrun.runtime.cli import main
 from graphrun.runtime.run import load_graph, run_graph
+
+import runtime_nodes  # noqa: F401 - registers the test_* nodes
 from runtime_nodes import Collect
 
 ACCUMULATOR = """\
@@ -132,7 +133,7 @@ def test_a_python_builder_function_is_a_subgraph_with_parameters():
     g.connect(src.out, d.x)
     assert [x["d.y"] for x in g.iterate("d.y")] == [0.0, 5.0, 10.0]
     with pytest.raises(AttributeError, match="no port 'z'"):
-        d.z
+        _ = d.z
 
 
 def test_subgraphs_nest_and_dot_draws_them_as_clusters(graph_dir, capsys):
@@ -144,7 +145,8 @@ def test_subgraphs_nest_and_dot_draws_them_as_clusters(graph_dir, capsys):
     edges: []
     """)
     g = using(graph_dir).read_text().replace("./accumulator.yaml", "./outer.yaml").replace("acc.scaled", "acc.y")
-    g = write(graph_dir / "g.yaml", g.replace("params: {add: {on_error: skip}}", "params: {inner: {add.on_error: skip}}"))
+    g = g.replace("params: {add: {on_error: skip}}", "params: {inner: {add.on_error: skip}}")
+    g = write(graph_dir / "g.yaml", g)
     run_graph(g)
     assert [v for _, v, *_ in Collect.seen["sink"]] == [0.0, 2.0, 6.0, 12.0]
     assert load_graph(g).nodes["acc.inner.add"].spec.on_error == "skip"

@@ -82,8 +82,8 @@ class Metrics(Node):
         threshold: float = Field(0.5, gt=0.0, lt=1.0, description="binarize probability maps at this value")
         bound_th: float = Field(0.008, gt=0.0, le=100.0,
                                 description="F-measure boundary tolerance: fraction of the diagonal (<1) or px")
-        flow_preset: str = Field("medium", pattern="^(ultrafast|fast|medium)$",
-                                 description="DIS preset of the own flow (when no flow input)")
+        flow_preset: str = Field("medium", pattern="^(ultrafast|fast|medium|off)$",
+                                 description="DIS preset of the own flow (when no flow input); off = no warp-IoU")
         flow_scale: float = Field(1.0, gt=0.05, le=1.0, description="own flow computed at this scale")
         ghost_min_pixels: int = Field(0, ge=0, description="a ghost frame has more than this many pixels")
         min_fidelity: float = Field(0.8, ge=0.0, le=1.0,
@@ -118,7 +118,10 @@ class Metrics(Node):
             g = binarize(gt, p.threshold)
             masks["gt"] = g
             self._has_gt = True
-        fl = to_numpy(flow) if flow is not None else self._own_flow(frame)
+        if flow is not None:
+            fl = to_numpy(flow)
+        else:
+            fl = None if p.flow_preset == "off" else self._own_flow(frame)
         rec = {"index": int(ctx.index if ctx.index >= 0 else frame.index),
                "name": frame_name(frame)}
         ghosts = {}
