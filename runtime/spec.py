@@ -386,7 +386,8 @@ def set_value(spec: GraphSpec, key: str, value: Any, origin: str) -> None:
         check_realtime(spec.realtime, origin)
         return
     if node not in spec.nodes:
-        raise GraphError(f"{origin}: no node '{node}' in the graph{suggest(node, spec.nodes)}")
+        hint = _inner_hint(spec, node) or suggest(node, spec.nodes)
+        raise GraphError(f"{origin}: no node '{node}' in the graph{hint}")
     ns = spec.nodes[node]
     if param == "kind":
         if str(value) != ns.kind:
@@ -409,6 +410,21 @@ def set_value(spec: GraphSpec, key: str, value: Any, origin: str) -> None:
         nested[rest] = value
     else:
         ns.params[param] = value
+
+
+def _inner_hint(spec: GraphSpec, name: str) -> str:
+    """' (did you mean 'out.overlay'?)' when ``name`` is a node inside one of the graph's subgraphs."""
+    from .registry import find_subgraph
+
+    for outer, ns in spec.nodes.items():
+        try:
+            source = find_subgraph(ns.kind, spec.base_dir) if ns.cls is None else None
+            inner = load(source).nodes if isinstance(source, Path) else {}
+        except GraphError:
+            continue
+        if name in inner:
+            return f" (did you mean '{outer}.{name}', inside the subgraph '{outer}'?)"
+    return ""
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -166,3 +166,8 @@ def test_the_shipped_stabilization_graphs_contain_the_stabilizer_once():
         spec = graphrun.load(name).spec
         assert [n for n, ns in spec.nodes.items() if ns.kind == "stabilizer"] == ["stab"], name
         assert not any(ns.kind in ("flow_warp", "motion_fusion", "anti_ghost") for ns in spec.nodes.values()), name
+
+
+def test_setting_a_node_inside_a_subgraph_by_its_short_name_suggests_the_full_one():
+    with pytest.raises(GraphError, match="no node 'overlay'.*did you mean 'out.overlay'"):
+        load_graph("stabilize", overrides=["overlay.enabled=false"])
