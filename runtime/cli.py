@@ -185,10 +185,12 @@ def cmd_validate(args) -> int:
     g = load_graph(args.graph, args.overrides, args.mode, args.device, args.executor)
     back = sum(e.back for e in g.edges)
     segments = partition(g, g.spec.executor)
+    workers = [g.nodes[names[0]].spec.workers if len(names) == 1 else 1 for names in segments]
+    threads = 1 if g.spec.executor == "inline" else sum(workers)
     print(f"{args.graph}: ok — {len(g.nodes)} nodes, {len(g.edges)} edges ({back} back), mode {g.spec.mode}, "
-          f"{g.spec.executor} executor on {len(segments)} thread(s)")
-    for i, names in enumerate(segments):
-        print(f"  T{i}: {' -> '.join(names)}")
+          f"{g.spec.executor} executor on {threads} thread(s)")
+    for i, (names, n) in enumerate(zip(segments, workers)):
+        print(f"  T{i}{f' (x{n} workers)' if n > 1 else ''}: {' -> '.join(names)}")
     return 0
 
 
