@@ -94,6 +94,9 @@ class Context:
         graph: graph-level settings (name, mode, device) as a dict.
         log: prints a line without breaking the progress bar.
         results: the run's published results, shared by all nodes (see ``publish``).
+        expected_frames: frames the source announced (None when unknown or several sources).
+        interrupted: set before ``finish`` when the run was stopped early (Ctrl-C, an iteration
+            closed early): what a sink writes then is partial and should say so.
     """
 
     name: str
@@ -106,6 +109,8 @@ class Context:
     graph: dict = field(default_factory=dict)
     log: Callable[[str], None] = print
     results: dict = field(default_factory=dict)
+    expected_frames: Optional[int] = None
+    interrupted: bool = False
 
     def publish(self, key: str, value: Any) -> None:
         """Make a result of the run public (in the run's stats under ``results``; ``graphrun tune``

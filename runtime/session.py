@@ -125,6 +125,7 @@ class RunSession:
             for name, rs in runners.items():       # topological order: upstream finishes first
                 try:
                     for r in rs:
+                        r.ctx.expected_frames, r.ctx.interrupted = total, self.draining.is_set()
                         r.finish()
                 except BaseException as exc:  # noqa: BLE001
                     self.errors.append(NodeError(name, -1, exc, stage="end of stream"))

@@ -294,3 +294,29 @@ def test_graph_threads_set_torch_pools_for_the_run_and_restore_them(executor):
     assert torch.get_num_threads() == before
     with pytest.raises(GraphError, match="unknown threads key 'torhc'"):
         load_graph(dict(g, threads={"torhc": 1}))
+
+
+@register("test_finish_probe")
+class FinishProbe(Node):
+    """Record what the context says at finish."""
+    x = Input(ANY)
+    seen: dict = {}
+
+    def process(self, ctx, x):
+        return None
+
+    def finish(self, ctx):
+        FinishProbe.seen = {"expected": ctx.expected_frames, "interrupted": ctx.interrupted}
+
+
+def test_finish_knows_the_expected_frames_and_whether_the_run_was_cut_short():
+    import graphrun
+    g = graphrun.Graph("probe")
+    src = g.add("test_count", name="src", n=1000)
+    g.connect(src.out, g.add("test_finish_probe", name="p").x)
+    run_graph(g.spec)
+    assert FinishProbe.seen == {"expected": 1000, "interrupted": False}
+    it = g.iterate("src.out")
+    next(it)
+    it.close()
+    assert FinishProbe.seen == {"expected": 1000, "interrupted": True}
