@@ -1,6 +1,4 @@
 """``python -m graphrun``: the graphrun command."""
-import sys
+from graphrun.runtime.cli import console
 
-from graphrun.runtime.cli import main
-
-sys.exit(main())
+console()

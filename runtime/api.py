@@ -29,6 +29,7 @@ from . import spec as spec_mod
 from .errors import GraphError
 from .graph import BuiltGraph, build
 from .node import Emit, Input, Node, Output, Source
+from .outdir import OutputFolder
 from .run import RunResult, build_spec, prepare, read_spec, run_built
 from .session import RunSession
 from .spec import EdgeSpec, GraphSpec, NodeSpec
@@ -333,9 +334,11 @@ class Graph:
                 flat.edges.append(EdgeSpec(node, port, "_iterate", f"o{i}", where="Graph.iterate"))
 
         built = self._built(set, mode, device, executor, extend)
-        session = RunSession(built, out_dir=str(out) if out else None, log=log or _quiet)
-        if out is not None:
-            Path(out).mkdir(parents=True, exist_ok=True)
+        folder = OutputFolder(out) if out is not None else None
+        session = RunSession(built, out_dir=str(folder.staging) if folder else None, log=log or _quiet,
+                             out_display=str(out) if out is not None else None)
+        if folder is not None:
+            folder.open()
         done, outcome = object(), {}
 
         def target():
@@ -361,6 +364,10 @@ class Graph:
             if thread.is_alive():
                 session.fail("<iterate>", -1, GraphError("the iteration was closed"))
                 thread.join(2.0)
+            if folder is not None:
+                if session.errors:
+                    folder.note_failure(f"{session.errors[0]}\nframes completed: {session.tracker.completed}")
+                folder.close()
             self.last_result = RunResult(outcome.get("stats") or session.summary(), built, str(out) if out else None)
         if "error" in outcome:
             raise outcome["error"]

@@ -18,6 +18,7 @@ from pathlib import Path
 from .errors import GraphError, Interrupted, NodeError, UserInputError
 
 COMMANDS = ("run", "launch", "list", "inspect", "validate", "dot", "tune")
+STOPPED_AT_ONCE = -130      # main()'s code for a run stopped by a second signal (the process exits 130)
 
 
 def _settings_args(p: argparse.ArgumentParser) -> None:
@@ -107,11 +108,7 @@ def main(argv=None) -> int:
         return 2 if exc.is_user_error else 1
     except Interrupted as exc:
         print(f"graphrun: {exc}", file=sys.stderr)
-        if getattr(exc, "stuck", None):        # a node's thread never came back: do not wait for it
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(130)
-        return 130
+        return STOPPED_AT_ONCE
     except BrokenPipeError:                     # graphrun list | head: the reader has gone
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -213,5 +210,16 @@ def cmd_tune(args) -> int:
 COMMAND_FUNCS = {"run": cmd_run, "launch": cmd_launch, "list": cmd_list, "inspect": cmd_inspect,
                  "validate": cmd_validate, "dot": cmd_dot, "tune": cmd_tune}
 
+def console() -> None:
+    """The ``graphrun`` command: after a run stopped at once its outputs are closed, so the process
+    leaves at once too (a stuck node's thread, or the interpreter's teardown, must not hold it)."""
+    code = main()
+    if code == STOPPED_AT_ONCE:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

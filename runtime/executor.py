@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Optional
 from .admission import Admission
 from .errors import NodeError
 from .graph import BuiltGraph
-from .inbox import END, NOTHING, WAIT, Inbox, Packet
+from .inbox import END, NOTHING, WAIT, Inbox, Packet, payload_bytes
 from .runner import NodeRunner
 from .segments import partition
 
 if TYPE_CHECKING:
     from .session import RunSession
 
-STOP_GRACE = 1.5   # seconds a hard stop waits for threads before leaving them behind
+STOP_GRACE = 1.0   # seconds a hard stop waits for threads before leaving them behind
 
 
 class Segment:
@@ -126,7 +126,8 @@ class Segment:
             stats[key[0]].sample_queue(depth)
 
         ms = session.realtime.get("deadline_ms") if session.mode == "realtime" else None
-        self.inbox = Inbox(queues, list(self.back_ext), session.stop, on_drop, on_depth, ms / 1e3 if ms else None)
+        self.inbox = Inbox(queues, list(self.back_ext), session.stop, on_drop, on_depth, ms / 1e3 if ms else None,
+                           max_bytes=int(graph.spec.queue_mb * 2**20))
 
     def connect(self, graph: BuiltGraph, seg_of: dict, segments: list) -> None:
         """Route this segment's outputs that other segments consume to their inboxes."""
@@ -179,7 +180,8 @@ class Segment:
 
     def export(self, index, pts, t0, vals, evs) -> None:
         for slot, targets in self.exports:
-            pkt = Packet(index, pts, vals[slot], evs[slot] if evs is not None else None, t0)
+            value = vals[slot]
+            pkt = Packet(index, pts, value, evs[slot] if evs is not None else None, t0, payload_bytes(value))
             for seg, key, back in targets:
                 if back:
                     seg.inbox.put_back(key, pkt)

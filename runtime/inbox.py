@@ -19,12 +19,27 @@ WAIT = 0.25           # seconds between checks of the stop flag while waiting
 
 
 class Packet:
-    """One value on an edge: frame index, pts, the value, the producer's CUDA event, admission time."""
+    """One value on an edge: frame index, pts, the value, the producer's CUDA event, admission time,
+    and the value's size in bytes (what a queue's byte bound counts)."""
 
-    __slots__ = ("index", "pts", "value", "event", "t0")
+    __slots__ = ("index", "pts", "value", "event", "t0", "size")
 
-    def __init__(self, index, pts, value, event, t0):
-        self.index, self.pts, self.value, self.event, self.t0 = index, pts, value, event, t0
+    def __init__(self, index, pts, value, event, t0, size=0):
+        self.index, self.pts, self.value, self.event, self.t0, self.size = index, pts, value, event, t0, size
+
+
+def payload_bytes(value) -> int:
+    """Bytes held by a packet's value: arrays and tensors, video frames, and dicts, lists or
+    detections of them (one level deep); 0 for anything else."""
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes
+    if isinstance(value, dict):
+        return sum(payload_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(payload_bytes(v) for v in value[:256])
+    inner = getattr(value, "image", None) if hasattr(value, "image") else getattr(value, "masks", None)
+    return payload_bytes(inner) if inner is not None else 0
 
 
 def _ignore(*_):
@@ -36,6 +51,8 @@ class Inbox:
 
     Args:
         queues: key -> (capacity, policy), policy ``block`` | ``drop_oldest`` | ``drop_newest``.
+        max_bytes: a queue is also full when the packets it holds reach this many bytes (one
+            packet always fits, however big).
         back_keys: keys of back edges (each holds the latest packet put there).
         stop: set when the run stops at once; every wait returns then.
         on_drop: ``on_drop(key, index)`` for each packet dropped here (leaky queue, misalignment,
@@ -45,7 +62,8 @@ class Inbox:
     """
 
     def __init__(self, queues: dict, back_keys=(), stop: Optional[threading.Event] = None,
-                 on_drop: Callable = _ignore, on_depth: Callable = _ignore, deadline: Optional[float] = None):
+                 on_drop: Callable = _ignore, on_depth: Callable = _ignore, deadline: Optional[float] = None,
+                 max_bytes: Optional[int] = None):
         self.lock = threading.Lock()
         self.has_data = threading.Condition(self.lock)
         self.has_space = threading.Condition(self.lock)
@@ -54,6 +72,8 @@ class Inbox:
         self.back = {k: None for k in back_keys}
         self.stop = stop or threading.Event()
         self.on_drop, self.on_depth, self.deadline = on_drop, on_depth, deadline
+        self.max_bytes = max_bytes or float("inf")
+        self.bytes = {k: 0 for k in queues}
         self.last_index: Optional[int] = None
         self.seq = 0
 
@@ -62,21 +82,32 @@ class Inbox:
         with self.lock:
             q = self.queues[key]
             cap, policy = self.limits[key]
-            if pkt is not END and len(q) >= cap:
+            if pkt is not END and self._full(key, q, cap, pkt.size):
                 if policy == "block":
-                    while len(q) >= cap and not self.stop.is_set():
+                    while self._full(key, q, cap, pkt.size) and not self.stop.is_set():
                         self.has_space.wait(WAIT)
                     if self.stop.is_set():
                         return
                 elif policy == "drop_oldest":
-                    self._drop(key, q.popleft())
+                    while q and self._full(key, q, cap, pkt.size):
+                        self._drop(key, self._pop(key, q))
                 else:
                     self._drop(key, pkt)
                     return
             q.append(pkt)
             if pkt is not END:           # the end marker is not a frame: keep it out of the occupancy
+                self.bytes[key] += pkt.size
                 self.on_depth(key, len(q))
             self.has_data.notify()
+
+    def _full(self, key, q, cap: int, size: int) -> bool:
+        return len(q) >= cap or (bool(q) and self.bytes[key] + size > self.max_bytes)
+
+    def _pop(self, key, q):
+        pkt = q.popleft()
+        if pkt is not END:
+            self.bytes[key] -= pkt.size
+        return pkt
 
     def put_back(self, key: Hashable, pkt: Packet) -> None:
         """Replace a back edge's latest packet."""
@@ -111,21 +142,21 @@ class Inbox:
                             return None
                         for key, q in qs.items():      # a stream ended: the rest can never align
                             if q[0] is not END:
-                                self._drop(key, q.popleft())
+                                self._drop(key, self._pop(key, q))
                         self.has_space.notify_all()
                         continue
                     top = max(h.index for h in heads)
                     if any(h.index != top for h in heads):
                         for key, q in qs.items():      # dropped upstream on another branch
                             while q and q[0] is not END and q[0].index < top:
-                                self._drop(key, q.popleft())
+                                self._drop(key, self._pop(key, q))
                         self.has_space.notify_all()
                         continue
                     if self.back and self.last_index is not None and any(
                             b is None or b.index < self.last_index for b in self.back.values()):
                         self.has_data.wait(WAIT)       # the loop has not closed on the previous frame yet
                         continue
-                    pkts = {k: q.popleft() for k, q in qs.items()}
+                    pkts = {k: self._pop(k, q) for k, q in qs.items()}
                     self.has_space.notify_all()
                     if self.deadline and time.perf_counter() - heads[0].t0 > self.deadline:
                         for key in pkts:               # too late to be useful: drop here (counted once)

@@ -14,6 +14,7 @@ from . import registry
 from . import spec as spec_mod
 from .errors import GraphError, Interrupted
 from .graph import BuiltGraph, build
+from .outdir import OutputFolder
 from .session import RunSession
 from .stats import format_summary
 from .subgraph import expand
@@ -106,32 +107,35 @@ def run_built(graph: BuiltGraph, out_dir=None, mode: Optional[str] = None, execu
         stats: path of a JSON file with the run's figures.
         profile: path of a torch.profiler Chrome trace, one ``record_function`` range per node call.
     """
-    if out_dir is not None:
-        out_dir = str(out_dir)
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(out_dir) / "FAILED.txt").unlink(missing_ok=True)
-    session = RunSession(graph, mode=mode, out_dir=out_dir, executor=executor, trace=trace is not None,
-                         profile=bool(profile), progress=progress, log=log)
-    prof = _start_profiler() if profile else None
+    folder = OutputFolder(out_dir) if out_dir is not None else None
+    session = RunSession(graph, mode=mode, out_dir=str(folder.staging) if folder else None, executor=executor,
+                         trace=trace is not None, profile=bool(profile), progress=progress, log=log,
+                         out_display=str(out_dir) if out_dir is not None else None)
+    if folder is not None:
+        folder.open()
     try:
-        result = session.run()
+        prof = _start_profiler() if profile else None
+        try:
+            result = session.run()
+        finally:
+            if prof is not None:
+                prof.__exit__(None, None, None)
+                prof.export_chrome_trace(profile)
+        if session.errors and folder is not None:
+            folder.note_failure(f"{session.errors[0]}\nframes completed: {session.tracker.completed}")
     finally:
-        if prof is not None:
-            prof.__exit__(None, None, None)
-            prof.export_chrome_trace(profile)
+        if folder is not None:
+            folder.close()
     if trace:
         session.env.trace.write(trace)
     if stats:
         Path(stats).write_text(json.dumps(result, indent=2, default=str))
     if session.errors:
         err = session.errors[0]
-        if out_dir is not None:
-            last = session.tracker.completed
-            (Path(out_dir) / "FAILED.txt").write_text(f"{err}\nframes completed: {last}\n")
         if isinstance(err, Interrupted):
             err.stats, err.stuck = result, session.executor.stuck
         raise err
-    return RunResult(result, graph, out_dir)
+    return RunResult(result, graph, str(out_dir) if out_dir is not None else None)
 
 
 def run_graph(source, overrides: Optional[list] = None, mode: Optional[str] = None, out_dir=None,

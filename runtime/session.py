@@ -19,7 +19,22 @@ from .executor import Executor
 from .graph import BuiltGraph
 from .inbox import WAIT
 from .runner import RunEnv
+from .spec import variable_values
 from .stats import FrameTracker, NodeStats, Trace
+
+
+def graph_info(graph: BuiltGraph, mode: str, executor: str) -> dict:
+    """What nodes may know of the graph they run in (``ctx.graph``): its name, file, mode, device,
+    executor, variables, and every node's kind and parameters that differ from the kind's defaults
+    (``settings``, for reports that state how they were made)."""
+    settings = {}
+    for name, b in graph.nodes.items():
+        defaults = {k: f.default for k, f in b.cls.Params.model_fields.items()}
+        changed = {k: v for k, v in b.params.model_dump().items() if defaults.get(k, object()) != v}
+        settings[name] = {"kind": b.spec.kind, "params": changed}
+    return {"name": graph.spec.name, "path": str(graph.spec.path) if graph.spec.path else None, "mode": mode,
+            "device": graph.spec.device, "executor": executor, "vars": variable_values(graph.spec),
+            "settings": settings}
 
 
 class RunSession:
@@ -27,7 +42,7 @@ class RunSession:
 
     def __init__(self, graph: BuiltGraph, mode: Optional[str] = None, out_dir: Optional[str] = None,
                  executor: Optional[str] = None, trace: bool = False, profile: bool = False,
-                 progress: bool = False, log=None):
+                 progress: bool = False, log=None, out_display: Optional[str] = None):
         self.graph = graph
         self.mode = mode or graph.spec.mode
         self.executor_kind = executor or graph.spec.executor
@@ -39,6 +54,8 @@ class RunSession:
         self.progress = progress
         self.bar = None
         self._log = log or print
+        # nodes write into a staging folder; what they log names the folder the user asked for
+        self._out_names = (out_dir, out_display) if out_dir and out_display else None
         terminals = graph.terminals()
         self.tracker = FrameTracker(len(terminals), on_done=self._tick if progress else None)
         self.loop_edges = graph.loop_edges()
@@ -47,7 +64,7 @@ class RunSession:
                 raise GraphError(f"{b.spec.where}: source '{name}' ({b.spec.kind}) is live and only runs in realtime "
                                  f"mode (--mode realtime)")
         self.env = RunEnv(mode=self.mode, out_dir=out_dir,
-                          graph_info={"name": graph.spec.name, "mode": self.mode, "device": graph.spec.device},
+                          graph_info=graph_info(graph, self.mode, self.executor_kind),
                           log=self.log, trace=Trace() if trace else None, profile=profile,
                           uses_cuda=any(b.device.startswith("cuda") for b in graph.nodes.values()))
         self.results = self.env.results
@@ -60,6 +77,8 @@ class RunSession:
 
     # -- what threads call ---------------------------------------------------------------------
     def log(self, msg: str) -> None:
+        if self._out_names:
+            msg = msg.replace(*self._out_names)
         if self.bar is not None:
             self.bar.write(msg, file=sys.stderr)
         else:

@@ -106,6 +106,7 @@ class GraphSpec:
     edges: list = field(default_factory=list)
     realtime: dict = field(default_factory=lambda: {"max_in_flight": 1, "deadline_ms": None, "speed": 1.0})
     capacity: int = 8
+    queue_mb: float = 256.0                      # a queue is also full at this many MiB
     vars: dict = field(default_factory=dict)
     threads: dict = field(default_factory=dict)   # {"torch": N, "opencv": N} for the run
     inputs: dict = field(default_factory=dict)
@@ -204,7 +205,13 @@ def from_dict(data: Any, path: Optional[Path] = None, allow_empty: bool = False)
     spec.realtime.update(rt)
     check_realtime(spec.realtime, where(data, "realtime"))
     queue = data.get("queue") or {}
+    if not isinstance(queue, dict) or set(queue) - {"capacity", "max_mb"}:
+        raise GraphError(f"{where(data, 'queue')}: queue takes capacity (packets) and max_mb (MiB per queue)")
     spec.capacity = _positive_int(queue.get("capacity", 8), f"{where(data, 'queue')}: queue.capacity")
+    max_mb = queue.get("max_mb", 256.0)
+    if not isinstance(max_mb, (int, float)) or isinstance(max_mb, bool) or max_mb <= 0:
+        raise GraphError(f"{where(data, 'queue')}: queue.max_mb must be a positive number, not {max_mb!r}")
+    spec.queue_mb = float(max_mb)
 
     threads = data.get("threads") or {}
     if not isinstance(threads, dict):
@@ -430,14 +437,20 @@ def _inner_hint(spec: GraphSpec, name: str) -> str:
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def variable_values(spec: GraphSpec) -> dict:
+    """The graph's variables with ``${...}`` inside them filled (``graph_dir`` included)."""
+    values = {"graph_dir": str(spec.base_dir.resolve()) if spec.base_dir else "."}
+    for k, v in spec.vars.items():   # a variable may use the ones before it: root: ${graph_dir}/data
+        values[k] = _VAR.sub(lambda m: values.get(m.group(1), m.group(0)), str(v))
+    return values
+
+
 def substitute_vars(spec: GraphSpec) -> None:
     """Replace ``${name}`` in string parameters by graph variables (``vars:``, ``--set vars.x=``).
 
     Built-in: ``${graph_dir}``, the folder of the graph file, so paths can be relative to it.
     """
-    values = {"graph_dir": str(spec.base_dir.resolve()) if spec.base_dir else "."}
-    for k, v in spec.vars.items():   # a variable may use the ones before it: root: ${graph_dir}/data
-        values[k] = _VAR.sub(lambda m: values.get(m.group(1), m.group(0)), str(v))
+    values = variable_values(spec)
 
     def fill(value, node, param):
         if isinstance(value, str):
@@ -471,8 +484,10 @@ def to_dict(spec: GraphSpec) -> dict:
             out[key] = copy.deepcopy(getattr(spec, key))
     if spec.realtime != defaults.realtime:
         out["realtime"] = dict(spec.realtime)
-    if spec.capacity != defaults.capacity:
-        out["queue"] = {"capacity": spec.capacity}
+    queue = {k: v for k, v, d in (("capacity", spec.capacity, defaults.capacity),
+                                   ("max_mb", spec.queue_mb, defaults.queue_mb)) if v != d}
+    if queue:
+        out["queue"] = queue
     nodes = {}
     for name, ns in spec.nodes.items():
         if ns.cls is not None and not ns.cls.kind:

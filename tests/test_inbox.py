@@ -99,3 +99,19 @@ def test_depth_callback_sees_each_queued_packet_but_not_the_end_marker():
     box.put("a", pkt(1))
     box.put("a", END)
     assert depths == [1, 2]
+
+
+def test_a_queue_is_also_full_at_its_byte_bound_but_one_packet_always_fits():
+    import numpy as np
+
+    from graphrun.runtime.inbox import payload_bytes
+
+    big = np.zeros((1000, 1000), np.uint8)                 # 1 MB
+    assert payload_bytes(big) == 10**6 and payload_bytes({"a": big, "b": [big]}) == 2 * 10**6
+    box, drops = make({"a": (8, "drop_oldest")}, max_bytes=int(2.5e6))
+    for i in range(5):
+        box.put("a", Packet(i, 0.0, big, None, 0.0, big.nbytes))
+    assert [p.index for p in box.queues["a"]] == [3, 4] and len(drops) == 3
+    huge, _ = make({"a": (8, "block")}, max_bytes=10)
+    huge.put("a", Packet(0, 0.0, big, None, 0.0, big.nbytes))     # bigger than the bound: still fits alone
+    assert len(huge.queues["a"]) == 1

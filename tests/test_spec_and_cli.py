@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from graphrun.runtime import GraphError, registry
+from graphrun.runtime import GraphError, NodeError, registry
 from graphrun.runtime.cli import main
 from graphrun.runtime.run import load_graph, run_graph
 
@@ -263,3 +263,51 @@ def test_a_second_sigint_ends_a_run_whose_node_hangs_within_two_seconds(tmp_path
     assert proc.returncode == 130, err
     assert "stopped at once" in err and "Traceback" not in err
     assert "partial" in (tmp_path / "o" / "FAILED.txt").read_text()
+
+
+def test_a_run_replaces_the_previous_outputs_whole_and_a_failed_run_says_so(tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "stale_from_an_older_run.png").write_text("old")
+    p = write(tmp_path, GRAPH)
+    run_graph(p, out_dir=out)
+    assert list(out.iterdir()) == []                       # nothing of the older run survives
+    failing = write(tmp_path, GRAPH.replace("sink: {kind: test_collect}", "sink: {kind: test_slow, params: "
+                                            "{fail_at: 2}}").replace("src.out -> sink.x", "src.out -> sink.x"),
+                    name="f.yaml")
+    with pytest.raises(NodeError):
+        run_graph(failing, out_dir=out)
+    text = (out / "FAILED.txt").read_text()
+    assert "failed at frame 2" in text and "frames completed: 2" in text
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]     # no staging or lock left
+
+
+def test_a_second_run_into_an_out_in_use_is_refused(tmp_path):
+    from graphrun.runtime.outdir import OutputFolder
+    first = OutputFolder(tmp_path / "o")
+    first.open()
+    try:
+        with pytest.raises(GraphError, match="another graphrun run .*is writing there"):
+            run_graph(write(tmp_path, GRAPH), out_dir=tmp_path / "o")
+    finally:
+        first.close()
+    run_graph(write(tmp_path, GRAPH), out_dir=tmp_path / "o")      # free again
+
+
+def test_out_that_is_a_file_or_not_writable_is_one_line(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    p = write(tmp_path, GRAPH)
+    assert main([str(p), "-q", "--out", str(tmp_path / "afile")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "afile: is a file" in err[0]
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        assert main([str(p), "-q", "--out", str(ro / "o")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "Permission denied" in err[0] and "Errno" not in err[0]
+    finally:
+        ro.chmod(0o700)
