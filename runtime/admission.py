@@ -23,10 +23,10 @@ from .stats import FrameTracker
 
 class Admission:
     def __init__(self, mode: str, realtime: dict, tracker: FrameTracker, stop: threading.Event,
-                 live: bool, shares_thread: bool = False):
+                 live: bool, shares_thread: bool = False, extra: int = 0):
         self.realtime = mode == "realtime"
         self.pace = self.realtime and not live
-        self.limit = int(realtime.get("max_in_flight") or 1)
+        self.limit = int(realtime.get("max_in_flight") or 1) + extra    # + frames held by look-ahead
         self.speed = float(realtime.get("speed") or 1.0)
         self.tracker, self.stop, self.shares_thread = tracker, stop, shares_thread
         self._start: Optional[float] = None
@@ -44,7 +44,7 @@ class Admission:
         due = self._start + (pts - self._pts0) / self.speed if self.pace else now
         emit = due if self._emit is None else max(due, self._emit + pull_seconds)
         self._emit = emit
-        if self.shares_thread and emit < self._busy_until:
+        if self.shares_thread and emit < self._busy_until and self.tracker.in_flight() >= self.limit - 1:
             return False
         if emit > now:
             self.stop.wait(emit - now)

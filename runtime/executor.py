@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Optional
 
 from .admission import Admission
 from .errors import NodeError
 from .graph import BuiltGraph
-from .inbox import END, NOTHING, WAIT, Inbox, Packet, payload_bytes
+from .inbox import END, NOTHING, WAIT, WOULD_BLOCK, Inbox, Packet, payload_bytes
 from .runner import NodeRunner
 from .segments import partition
 
@@ -76,6 +77,10 @@ class Segment:
             outs = [(port, out_slot[(n, port)]) for port in b.out_edges]
             self.plan.append((ins, outs, n in terminals))
         self.forward_slots = [s for _, outs, _ in self.plan for _, s in outs] + list(self.ext.values())
+        # look-ahead: members that see their inputs from other segments ``window`` frames ahead
+        self.window = max(graph.nodes[n].window for n in self.names)
+        self.ahead_ports = [(i, [(port, key) for key in self.ext if key[0] == n for port in [key[1]]])
+                            for i, n in enumerate(self.names) if graph.nodes[n].window > 0]
         # what each member's flush reaches inside the segment (only those run on a flushed packet)
         self.reach = [self._downstream(graph, i) for i in range(len(self.names))]
         self._out_slot = out_slot
@@ -115,7 +120,10 @@ class Segment:
             if policy is None:
                 leaky = session.mode == "realtime" and (e.src, e.dst) not in session.loop_edges
                 policy = "drop_oldest" if leaky else "block"
-            queues[(n, port)] = (e.capacity or graph.spec.capacity, policy)
+            if session.executor_kind == "inline" and policy == "block":
+                queues[(n, port)] = (float("inf"), policy)    # one thread: a full queue would never empty
+            else:
+                queues[(n, port)] = (e.capacity or graph.spec.capacity, policy)
         stats, tracker = session.stats, session.tracker
 
         def on_drop(key, index):
@@ -126,8 +134,9 @@ class Segment:
             stats[key[0]].sample_queue(depth)
 
         ms = session.realtime.get("deadline_ms") if session.mode == "realtime" else None
+        max_bytes = None if session.executor_kind == "inline" else int(graph.spec.queue_mb * 2**20)
         self.inbox = Inbox(queues, list(self.back_ext), session.stop, on_drop, on_depth, ms / 1e3 if ms else None,
-                           max_bytes=int(graph.spec.queue_mb * 2**20))
+                           max_bytes=max_bytes)
 
     def connect(self, graph: BuiltGraph, seg_of: dict, segments: list) -> None:
         """Route this segment's outputs that other segments consume to their inboxes."""
@@ -223,119 +232,143 @@ class Segment:
             self.export(index, pts, t0, vals, evs)
 
     # -- thread bodies ---------------------------------------------------------------------------
-    def _setup(self, runners) -> bool:
-        for r in runners:
+    def lane(self, worker: int = 0) -> "_Lane":
+        """The per-thread state of one worker: its runners, slot values and pending frames."""
+        return _Lane(self.runner_sets[worker], self.n_slots, self.plain)
+
+    def setup(self, lane: "_Lane") -> None:
+        for r in lane.runners:
             try:
                 r.setup()
             except Exception as exc:
                 raise NodeError(r.name, -1, exc) from exc
-        return True
+
+    def source_frames(self, lane: "_Lane"):
+        """Pull, admit, step and export one frame per iteration (a generator: the inline executor
+        interleaves it with the other segments); flush at the end of every stream."""
+        session = self.session
+        heads = lane.runners[:self.n_heads]
+        lead = heads[0]
+        fps = lead.node.fps() or 0.0
+        admission = Admission(session.mode, session.realtime, session.tracker, session.stop,
+                              getattr(lead.node, "live", False), shares_thread=len(self.names) > self.n_heads,
+                              extra=session.lag_frames)
+        live = list(range(self.n_heads))
+        index, vals, evs = -1, lane.vals, lane.evs
+        while live and not session.stop.is_set() and not session.draining.is_set():
+            got, pts = [], None
+            t_pull = time.perf_counter()
+            for h in list(live):
+                try:
+                    out, p = heads[h].pull()
+                except StopIteration:
+                    live.remove(h)
+                    continue
+                except Exception as exc:
+                    raise NodeError(heads[h].name, index + 1, exc) from exc
+                got.append((h, out))
+                pts = p if pts is None else pts
+            if not got:
+                break
+            index += 1
+            if pts is None:
+                pts = index / fps if fps else float(index)
+            if not admission.admit(pts, time.perf_counter() - t_pull):
+                lead.stats.drops += 1
+                session.source_drops += 1
+                continue
+            t0 = time.perf_counter()
+            session.tracker.admit(index, t0)
+            for s in self.forward_slots:
+                vals[s] = NOTHING
+            for h, out in got:
+                r = heads[h]
+                try:
+                    r.check(out)
+                except Exception as exc:
+                    raise NodeError(r.name, index, exc) from exc
+                r.stats.packets += 1
+                r.ctx.index, r.ctx.pts, r.last_index = index, pts, index
+                ev = r.mark()
+                for port, slot in self.plan[h][1]:
+                    v = out.get(port)
+                    vals[slot] = NOTHING if v is None else v
+                    if evs is not None:
+                        evs[slot] = ev
+                if self.plan[h][2]:
+                    session.tracker.terminal_done(index)
+            self.step(index, pts, t0, vals, evs, lane.runners, self.n_heads)
+            self.export(index, pts, t0, vals, evs)
+            admission.done()
+            yield
+        self.flush(lane.runners, vals, evs)
+
+    def accept(self, lane: "_Lane", got) -> None:
+        """One aligned set from the inbox: run it, or (look-ahead) hold it until the frames after
+        it have come, then run the oldest one held."""
+        if not self.window:
+            self._run_set(lane, got, ())
+            return
+        lane.pending.append(got)
+        if len(lane.pending) > self.window:
+            self._run_set(lane, lane.pending.popleft(), lane.pending)
+
+    def end_of_stream(self, lane: "_Lane") -> None:
+        """Every input ended: run the frames still held (their look-ahead shortens), then flush."""
+        while lane.pending and not self.session.stop.is_set():
+            self._run_set(lane, lane.pending.popleft(), lane.pending)
+        self.flush(lane.runners, lane.vals, lane.evs)
+
+    def _run_set(self, lane: "_Lane", got, later) -> None:
+        seq, pkts, back = got
+        vals, evs = lane.vals, lane.evs
+        first = next(iter(pkts.values()))
+        index, pts, t0 = first.index, first.pts, first.t0
+        for key, pkt in pkts.items():
+            s = self.ext[key]
+            vals[s] = pkt.value
+            if evs is not None:
+                evs[s] = pkt.event
+        for key, pkt in back.items():
+            s = self.back_ext[key]
+            vals[s] = NOTHING if pkt is None else pkt.value
+            if evs is not None:
+                evs[s] = None if pkt is None else pkt.event
+        for i, ports in self.ahead_ports:
+            lane.runners[i].ctx.ahead = [{port: (None if p[key].value is NOTHING else p[key].value)
+                                          for port, key in ports} for _, p, _ in later]
+        self.step(index, pts, t0, vals, evs, lane.runners, 0)
+        if self.workers == 1:
+            self.export(index, pts, t0, vals, evs)
+        else:
+            self._export_in_order(seq, index, pts, t0, vals, evs)
 
     def run_sources(self) -> None:
-        """Body of a segment headed by sources: pull, admit, step, export; flush and END at the end."""
-        session = self.session
-        runners = self.runner_sets[0]
-        vals = [NOTHING] * self.n_slots
-        evs = None if self.plain else [None] * self.n_slots
-        heads = runners[:self.n_heads]
-        index = -1
+        """Thread body of a segment headed by a source."""
+        lane = self.lane()
         try:
-            self._setup(runners)
-            session.thread_ready()
-            if not session.wait_ready():
-                return
-            lead = heads[0]
-            fps = lead.node.fps() or 0.0
-            admission = Admission(session.mode, session.realtime, session.tracker, session.stop,
-                                  getattr(lead.node, "live", False), shares_thread=len(self.names) > self.n_heads)
-            live = list(range(self.n_heads))
-            while live and not session.stop.is_set() and not session.draining.is_set():
-                got, pts = [], None
-                t_pull = time.perf_counter()
-                for h in list(live):
-                    try:
-                        out, p = heads[h].pull()
-                    except StopIteration:
-                        live.remove(h)
-                        continue
-                    except Exception as exc:
-                        raise NodeError(heads[h].name, index + 1, exc) from exc
-                    got.append((h, out))
-                    pts = p if pts is None else pts
-                if not got:
-                    break
-                index += 1
-                if pts is None:
-                    pts = index / fps if fps else float(index)
-                if not admission.admit(pts, time.perf_counter() - t_pull):
-                    lead.stats.drops += 1
-                    session.source_drops += 1
-                    continue
-                t0 = time.perf_counter()
-                session.tracker.admit(index, t0)
-                for s in self.forward_slots:
-                    vals[s] = NOTHING
-                for h, out in got:
-                    r = heads[h]
-                    try:
-                        r.check(out)
-                    except Exception as exc:
-                        raise NodeError(r.name, index, exc) from exc
-                    r.stats.packets += 1
-                    r.ctx.index, r.ctx.pts, r.last_index = index, pts, index
-                    ev = r.mark()
-                    for port, slot in self.plan[h][1]:
-                        v = out.get(port)
-                        vals[slot] = NOTHING if v is None else v
-                        if evs is not None:
-                            evs[slot] = ev
-                    if self.plan[h][2]:
-                        session.tracker.terminal_done(index)
-                self.step(index, pts, t0, vals, evs, runners, self.n_heads)
-                self.export(index, pts, t0, vals, evs)
-                admission.done()
-            self.flush(runners, vals, evs)
+            self.setup(lane)
+            self.session.thread_ready()
+            if self.session.wait_ready():
+                for _ in self.source_frames(lane):
+                    pass
         except BaseException as exc:  # noqa: BLE001 - reported with node and frame
-            session.fail(self.names[0], index, exc)
+            self.session.fail(self.names[0], -1, exc)
         finally:
             self.send_end()
 
     def run_inbox(self, worker: int) -> None:
-        """Body of a segment fed by other segments (one call per worker thread)."""
-        session = self.session
-        runners = self.runner_sets[worker]
-        vals = [NOTHING] * self.n_slots
-        evs = None if self.plain else [None] * self.n_slots
-        index = -1
+        """Thread body of a segment fed by other segments (one per worker)."""
+        lane = self.lane(worker)
         try:
-            self._setup(runners)
-            session.thread_ready()
-            while True:
-                got = self.inbox.take()
-                if got is None:
-                    if worker == 0:
-                        self.flush(runners, vals, evs)
-                    break
-                seq, pkts, back = got
-                first = next(iter(pkts.values()))
-                index, pts, t0 = first.index, first.pts, first.t0
-                for key, pkt in pkts.items():
-                    s = self.ext[key]
-                    vals[s] = pkt.value
-                    if evs is not None:
-                        evs[s] = pkt.event
-                for key, pkt in back.items():
-                    s = self.back_ext[key]
-                    vals[s] = NOTHING if pkt is None else pkt.value
-                    if evs is not None:
-                        evs[s] = None if pkt is None else pkt.event
-                self.step(index, pts, t0, vals, evs, runners, 0)
-                if self.workers == 1:
-                    self.export(index, pts, t0, vals, evs)
-                else:
-                    self._export_in_order(seq, index, pts, t0, vals, evs)
+            self.setup(lane)
+            self.session.thread_ready()
+            while (got := self.inbox.take()) is not None:
+                self.accept(lane, got)
+            if worker == 0:
+                self.end_of_stream(lane)
         except BaseException as exc:  # noqa: BLE001
-            session.fail(self.names[0], index, exc)
+            self.session.fail(self.names[0], -1, exc)
         finally:
             with self.emit_cond:
                 self.live_workers -= 1
@@ -361,8 +394,19 @@ class Segment:
                 for w in range(self.workers)]
 
 
+class _Lane:
+    """One worker's state: its runners, the slot values (and CUDA events), frames held for look-ahead."""
+
+    def __init__(self, runners: list, n_slots: int, plain: bool):
+        self.runners = runners
+        self.vals = [NOTHING] * n_slots
+        self.evs = None if plain else [None] * n_slots
+        self.pending: deque = deque()
+
+
 class Executor:
-    """Runs a graph's segments: on threads, or (``inline``) the one segment on the caller's thread."""
+    """Runs a graph's segments: each on its own thread(s), or (``inline``) all of them in turn on
+    the caller's thread, the source's segment pulling one frame and the others taking what it sent."""
 
     def __init__(self, graph: BuiltGraph, session: "RunSession", kind: str):
         self.kind = kind
@@ -390,7 +434,7 @@ class Executor:
 
     def run(self) -> None:
         if self.kind == "inline":
-            self.segments[0].run_sources()
+            self._run_inline()
             return
         threads = [(s, t) for s in self.segments for t in s.threads()]
         for _, t in threads:
@@ -404,3 +448,35 @@ class Executor:
                 if time.monotonic() - stopped_at > STOP_GRACE:
                     self.stuck = [n for s, t in threads if t.is_alive() for n in s.names]
                     return
+
+    def _run_inline(self) -> None:
+        """Every segment on this thread: after each source frame, the segments after it take all
+        that has reached them (a look-ahead segment holds its window), until every stream ends."""
+        session = self.session
+        lanes = [s.lane() for s in self.segments]
+        source, rest = self.segments[0], list(zip(self.segments[1:], lanes[1:]))
+        try:
+            for s, lane in zip(self.segments, lanes):
+                s.setup(lane)
+            session.thread_ready()
+            frames = source.source_frames(lanes[0])
+            ended: set = set()
+            while not all(s.sid in ended for s, _ in rest) and not session.stop.is_set():
+                if source.sid not in ended and next(frames, StopIteration) is StopIteration:
+                    ended.add(source.sid)
+                    source.send_end()
+                for s, lane in rest:
+                    while s.sid not in ended and (got := s.inbox.take(block=False)) is not WOULD_BLOCK:
+                        if got is None:
+                            s.end_of_stream(lane)
+                            s.send_end()
+                            ended.add(s.sid)
+                        else:
+                            s.accept(lane, got)
+            if not rest and source.sid not in ended:
+                for _ in frames:
+                    pass
+        except BaseException as exc:  # noqa: BLE001 - reported with node and frame
+            session.fail(self.segments[0].names[0], -1, exc)
+            if isinstance(exc, KeyboardInterrupt):
+                raise

@@ -34,6 +34,11 @@ class BuiltNode:
     def is_source(self) -> bool:
         return issubclass(self.cls, Source)
 
+    @property
+    def window(self) -> int:
+        """Future frames the node sees (look-ahead), 0 for most."""
+        return self.cls.window(self.params)
+
     def make(self) -> Node:
         return self.cls(self.params)
 
@@ -57,6 +62,14 @@ class BuiltGraph:
 
     def sources(self) -> list[str]:
         return [n for n, b in self.nodes.items() if b.is_source]
+
+    def lag(self) -> int:
+        """Frames the deepest path is delayed by look-ahead nodes (the sum of their windows)."""
+        delay: dict = {}
+        for name, b in self.nodes.items():          # topological order
+            upstream = [delay[e.src] for e in b.in_edges.values() if not e.back]
+            delay[name] = max(upstream, default=0) + b.window
+        return max(delay.values(), default=0)
 
     def loop_edges(self) -> set:
         """Forward edges on a recurrent loop (between a back edge's consumer and its producer)."""
@@ -100,6 +113,8 @@ def build(spec: GraphSpec) -> BuiltGraph:
         device = resolve_device(ns.device) if ns.device else graph_device
         if device.split(":")[0] not in cls.devices:
             device = "cpu"
+        if ns.workers > 1 and cls.window(params) > 0:
+            raise GraphError(f"{ns.where}: node '{name}' ({ns.kind}) looks ahead and cannot run with workers")
         if ns.workers > 1 and not cls.stateless:
             raise GraphError(f"{ns.where}: node '{name}' ({ns.kind}) keeps state between frames and cannot run "
                              f"with workers: {ns.workers}")

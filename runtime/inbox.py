@@ -15,6 +15,7 @@ from typing import Callable, Hashable, Optional
 
 END = object()        # end of stream, travels as a packet
 NOTHING = object()    # "this node produced nothing for this index"
+WOULD_BLOCK = object()  # take(block=False): no aligned set is ready yet
 WAIT = 0.25           # seconds between checks of the stop flag while waiting
 
 
@@ -125,8 +126,9 @@ class Inbox:
             self.has_data.notify_all()
             self.has_space.notify_all()
 
-    def take(self):
-        """Block until one aligned set of inputs is ready.
+    def take(self, block: bool = True):
+        """Block until one aligned set of inputs is ready (``block=False``: return WOULD_BLOCK
+        instead of waiting).
 
         Returns ``(seq, packets, back)`` — ``seq`` counts the sets taken, ``packets`` maps each
         forward key to its packet, ``back`` each back key to the producer's packet of the previous
@@ -154,6 +156,8 @@ class Inbox:
                         continue
                     if self.back and self.last_index is not None and any(
                             b is None or b.index < self.last_index for b in self.back.values()):
+                        if not block:
+                            return WOULD_BLOCK
                         self.has_data.wait(WAIT)       # the loop has not closed on the previous frame yet
                         continue
                     pkts = {k: self._pop(k, q) for k, q in qs.items()}
@@ -168,5 +172,7 @@ class Inbox:
                     seq = self.seq
                     self.seq += 1
                     return seq, pkts, back
+                if not block:
+                    return WOULD_BLOCK
                 self.has_data.wait(WAIT)
         return None

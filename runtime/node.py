@@ -94,6 +94,9 @@ class Context:
         graph: graph-level settings (name, mode, device) as a dict.
         log: prints a line without breaking the progress bar.
         results: the run's published results, shared by all nodes (see ``publish``).
+        ahead: for a node that declares look-ahead, the values of its inputs (those fed from
+            outside its thread's loop) for the next frames, nearest first: a list of
+            ``{port: value}``, ``window`` long except near the end of the stream.
         expected_frames: frames the source announced (None when unknown or several sources).
         interrupted: set before ``finish`` when the run was stopped early (Ctrl-C, an iteration
             closed early): what a sink writes then is partial and should say so.
@@ -111,6 +114,7 @@ class Context:
     results: dict = field(default_factory=dict)
     expected_frames: Optional[int] = None
     interrupted: bool = False
+    ahead: list = field(default_factory=list)
 
     def publish(self, key: str, value: Any) -> None:
         """Make a result of the run public (in the run's stats under ``results``; ``graphrun tune``
@@ -127,11 +131,16 @@ class Node:
             with ``workers: N``; outputs are re-ordered by frame index).
         devices: devices the node can run on; a node placed on a CUDA graph that lists only
             ``cpu`` runs on the CPU and the runtime moves tensors for it.
+        lookahead: future frames the node needs to decide on a frame (a parameter named
+            ``lookahead`` overrides it per node). The runtime then calls ``process`` for frame t
+            once frames t+1..t+k have arrived, with their inputs in ``ctx.ahead``; everything after
+            the node runs k frames later (realtime: a lag of k frames, in the latency figures).
     """
 
     Params: ClassVar[type[NodeParams]] = NoParams
     stateless: ClassVar[bool] = False
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    lookahead: ClassVar[int] = 0
     inputs: ClassVar[dict[str, Input]] = {}
     outputs: ClassVar[dict[str, Output]] = {}
     kind: ClassVar[str] = ""
@@ -171,6 +180,11 @@ class Node:
 
     def close(self) -> None:
         """Called always, after finish or after an error: release files and devices."""
+
+    @classmethod
+    def window(cls, params: NodeParams) -> int:
+        """How many future frames this node (with these parameters) sees: see ``lookahead``."""
+        return int(getattr(params, "lookahead", cls.lookahead) or 0)
 
     @classmethod
     def describe(cls) -> str:

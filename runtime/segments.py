@@ -7,14 +7,16 @@ the upstream thread. A new segment (thread) starts
 * at an edge where the user asks for a queue (``queue: true``, a ``capacity`` or a leaky ``policy``),
 * at a node with ``workers: N`` (N threads, the node alone),
 * at a device boundary (CPU <-> CUDA), so that host work overlaps the device's,
-* at nodes that name a thread (``thread: NAME``, MediaPipe's executor field): they share it.
+* at nodes that name a thread (``thread: NAME``, MediaPipe's executor field): they share it,
+* at a node that looks ahead (it holds frames until their successors have come).
 
 Any other node runs on the thread of its input. A node fed by several threads (a join) runs on
 the thread of the latest of them, which aligns the other inputs by frame index; only when that
 thread is a source's (or a ``workers`` node's) does the join get a thread of its own. A recurrent
 loop (the nodes between a back edge's consumer and its producer) is serial across frames anyway,
 so it stays on one thread unless the user put a queue inside it.
-``per_node`` gives every node its own thread; ``inline`` puts the whole graph on the caller's.
+``per_node`` gives every node its own thread. ``inline`` runs everything on the caller's thread:
+one segment, plus one per look-ahead node and what must wait for it.
 """
 from __future__ import annotations
 
@@ -27,10 +29,13 @@ from .graph import BuiltGraph
 def partition(graph: BuiltGraph, executor: str) -> list[list[str]]:
     """Segments of the graph, each a list of node names in topological order."""
     order = list(graph.nodes)
-    if executor == "inline":
+    lookahead = any(b.window for b in graph.nodes.values())
+    if executor == "inline" and not lookahead:
         return [order]
     if executor == "per_node":
+        _check_back_edges_and_lookahead(graph, [[n] for n in order])
         return [[n] for n in order]
+    inline = executor == "inline"
     units = _units(graph)
     unit_of = {n: u for u, members in enumerate(units) for n in members}
     seg_of: dict[str, int] = {}
@@ -46,11 +51,20 @@ def partition(graph: BuiltGraph, executor: str) -> list[list[str]]:
                 producers.add(seg_of[e.src])
                 boundary = boundary or _is_boundary(graph, e)
         has_source = any(b.is_source for b in nodes)
+        window = any(b.window for b in nodes)
+        if inline:                    # one thread: new segments only where look-ahead holds frames
+            boundary = False
+            nodes = [b if b.spec.thread is None else _without_thread(b) for b in nodes]
+            if has_source and segments and graph.nodes[segments[0][0]].is_source:
+                for name in members:
+                    seg_of[name] = 0
+                    segments[0].append(name)
+                continue
         if has_source and len(members) > 1 and producers:
             raise GraphError(f"thread '{nodes[0].spec.thread}': a source's thread cannot also run nodes fed by "
                              f"other threads ({', '.join(b.name for b in nodes if not b.is_source)})")
-        workers = any(b.spec.workers > 1 for b in nodes)
-        own = has_source or workers or boundary or nodes[0].spec.thread is not None or not producers
+        workers = not inline and any(b.spec.workers > 1 for b in nodes)
+        own = has_source or workers or boundary or window or nodes[0].spec.thread is not None or not producers
         target = max(producers) if producers else None
         if not own and len(producers) > 1 and (target in fixed or segments[target] and
                                                 graph.nodes[segments[target][0]].is_source):
@@ -64,7 +78,27 @@ def partition(graph: BuiltGraph, executor: str) -> list[list[str]]:
             seg_of[name] = target
             segments[target].append(name)
     position = {n: i for i, n in enumerate(order)}
-    return [sorted(s, key=position.__getitem__) for s in segments]
+    segments = [sorted(s, key=position.__getitem__) for s in segments]
+    _check_back_edges_and_lookahead(graph, segments)
+    return segments
+
+
+def _without_thread(b):
+    """The node as the inline executor sees it: named threads mean nothing on one thread."""
+    from dataclasses import replace
+    return replace(b, spec=replace(b.spec, thread=None))
+
+
+def _check_back_edges_and_lookahead(graph: BuiltGraph, segments: list) -> None:
+    """A back edge between threads cannot leave a look-ahead's thread for an earlier one: its
+    consumer would wait for a value that comes frames late."""
+    seg_of = {n: i for i, s in enumerate(segments) for n in s}
+    for e in graph.edges:
+        if e.back and seg_of[e.src] != seg_of[e.dst]:
+            delayed = any(graph.nodes[n].window for n in segments[seg_of[e.src]])
+            if delayed:
+                raise GraphError(f"{e.where}: back edge {e.label()} leaves a look-ahead node's thread: keep the "
+                                 f"loop on one thread (no queue inside it) or move the look-ahead out of it")
 
 
 def _is_boundary(graph: BuiltGraph, e) -> bool:

@@ -68,6 +68,7 @@ class RunSession:
                           log=self.log, trace=Trace() if trace else None, profile=profile,
                           uses_cuda=any(b.device.startswith("cuda") for b in graph.nodes.values()))
         self.results = self.env.results
+        self.lag_frames = graph.lag()          # look-ahead delays the outputs by this many frames
         self.stats = {name: NodeStats(name) for name in graph.nodes}
         self.executor = Executor(graph, self, self.executor_kind)
         self._pending = self.executor.n_threads()
@@ -172,9 +173,18 @@ class RunSession:
         return {"graph": self.graph.spec.name, "mode": self.mode, "executor": self.executor_kind,
                 "threads": self.executor.n_threads(), "frames": tr.completed,
                 "seconds": round(seconds, 4), "fps": round(tr.completed / seconds, 3) if seconds > 0 else 0.0,
-                "latency": tr.summary(), "drops": tr.dropped + self.source_drops, "source_drops": self.source_drops,
+                "latency": tr.summary(), "lag_frames": self.lag_frames, "lag_ms": self._lag_ms(),
+                "drops": tr.dropped + self.source_drops, "source_drops": self.source_drops,
                 "interrupted": self.draining.is_set() or any(isinstance(e, Interrupted) for e in self.errors),
                 "nodes": nodes, "results": self.results}
+
+    def _lag_ms(self) -> Optional[float]:
+        """The look-ahead's lag in milliseconds at the source's frame rate (None without one)."""
+        if not self.lag_frames:
+            return 0.0
+        sources = self.graph.sources()
+        fps = self.executor.runners()[sources[0]][0].node.fps() if sources else None
+        return round(self.lag_frames / fps * 1e3, 1) if fps else None
 
     def _set_library_threads(self):
         """torch intra-op and OpenCV pools for the run (the graph's ``threads:``, else the cores

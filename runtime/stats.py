@@ -153,9 +153,13 @@ def format_summary(stats: dict) -> str:
                f"p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, jitter {lat['jitter_ms']:.1f} ms")
     lines.append("-" * len(lines[0]))
     errors = sum(s.get("errors", 0) for s in stats["nodes"].values())
+    lag = ""
+    if stats.get("lag_frames"):
+        ms = f" = {stats['lag_ms']:.0f} ms" if stats.get("lag_ms") else ""
+        lag = f" (incl. a look-ahead lag of {stats['lag_frames']} frames{ms})"
     lines.append(f"{stats['mode']}: {stats['frames']} frames in {stats['seconds']:.2f} s = {stats['fps']:.1f} fps "
                  f"({stats.get('executor', 'fused')} executor, {stats.get('threads', '?')} threads); "
-                 f"latency {lat_txt}; dropped {stats['drops']} frames"
+                 f"latency {lat_txt}{lag}; dropped {stats['drops']} frames"
                  + (f" ({stats['source_drops']} at the source)" if stats.get("source_drops") else "")
                  + (f"; {errors} frame(s) skipped on errors (on_error: skip)" if errors else "")
                  + ("; INTERRUPTED" if stats.get("interrupted") else ""))

@@ -165,3 +165,18 @@ class Pairs(Node):
 
     def flush(self, ctx):
         return None if self.held is None else {"out": self.held}
+
+
+@register("test_ahead_sum")
+class AheadSum(Node):
+    """out = x plus x of the next ``lookahead`` frames (fewer at the end of the stream)."""
+    x = Input(SCALAR)
+    prev = Input(SCALAR, optional=True)
+    out = Output(SCALAR)
+
+    class Params(NodeParams):
+        lookahead: int = 1
+
+    def process(self, ctx, x, prev):
+        assert all(set(a) <= {"x"} for a in ctx.ahead)          # only inputs from outside its loop
+        return {"out": x + sum(a["x"] for a in ctx.ahead) + (prev or 0.0) * 0.0}
