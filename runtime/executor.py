@@ -156,9 +156,8 @@ class Segment:
         tracker = self.session.tracker
         plain = self.plain
         plan = self.plan
-        for i in range(start, len(plan)):
-            if only is not None and i not in only:
-                continue
+        members = range(start, len(plan)) if only is None else sorted(i for i in only if i >= start)
+        for i in members:
             ins, outs, terminal = plan[i]
             r = runners[i]
             args = {}
