@@ -27,14 +27,13 @@ from typing import Any, Iterable, Iterator, Optional, Union
 from . import registry
 from . import spec as spec_mod
 from .errors import GraphError
-from .graph import BuiltGraph, build
+from .graph import BuiltGraph
 from .node import Emit, Input, Node, Output, Source
 from .outdir import OutputFolder
 from .run import RunResult, build_spec, prepare, read_spec, run_built
 from .session import RunSession
 from .spec import EdgeSpec, GraphSpec, NodeSpec
 from .subgraph import describe as describe_subgraph
-from .subgraph import expand
 from .types import ANY
 
 
@@ -281,18 +280,7 @@ class Graph:
         spec = self.spec.copy()
         if overrides:
             spec_mod.apply_overrides(spec, list(overrides))
-        if extend is None:
-            return build_spec(spec, mode, device, executor)
-        spec_mod.substitute_vars(spec)
-        flat = expand(spec)
-        extend(flat)
-        if mode is not None:
-            flat.mode = spec_mod.check_choice(mode, spec_mod.MODES, "mode")
-        if device is not None:
-            flat.device = device
-        if executor is not None:
-            flat.executor = spec_mod.check_choice(executor, spec_mod.EXECUTORS, "executor")
-        return build(flat)
+        return build_spec(spec, mode, device, executor, extend)
 
     def iterate(self, outputs: Union[str, list], inputs: Optional[dict] = None, *, out: Union[str, Path, None] = None,
                 mode: Optional[str] = None, device: Optional[str] = None, executor: Optional[str] = None,

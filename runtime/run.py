@@ -76,11 +76,14 @@ def prepare(spec: spec_mod.GraphSpec, overrides: Optional[list] = None) -> spec_
 
 
 def build_spec(spec: spec_mod.GraphSpec, mode: Optional[str] = None, device: Optional[str] = None,
-               executor: Optional[str] = None) -> BuiltGraph:
-    """Variables filled, subgraphs expanded, every link checked (on a copy of ``spec``)."""
+               executor: Optional[str] = None, extend=None) -> BuiltGraph:
+    """Variables filled, subgraphs expanded, every link checked (on a copy of ``spec``).
+    ``extend(flat_spec)`` may add nodes first (``Graph.iterate``'s feeds and tap)."""
     spec = spec.copy()
     spec_mod.substitute_vars(spec)
     flat = expand(spec)
+    if extend is not None:
+        extend(flat)
     if mode is not None:
         flat.mode = spec_mod.check_choice(mode, spec_mod.MODES, "mode")
     if device is not None:
