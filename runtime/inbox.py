@@ -29,9 +29,14 @@ class Packet:
         self.index, self.pts, self.value, self.event, self.t0, self.size = index, pts, value, event, t0, size
 
 
+_NO_BYTES = (int, float, bool, str, type(None))
+
+
 def payload_bytes(value) -> int:
     """Bytes held by a packet's value: arrays and tensors, video frames, and dicts, lists or
     detections of them (one level deep); 0 for anything else."""
+    if value.__class__ in _NO_BYTES or value is NOTHING:
+        return 0
     nbytes = getattr(value, "nbytes", None)
     if isinstance(nbytes, int):
         return nbytes
