@@ -1,8 +1,20 @@
-"""The graphrun engine: ports and types, node API, registry, YAML spec, graph, scheduler, CLI."""
-from . import types
-from .errors import GraphError, NodeError, UserInputError
-from .node import Context, Emit, Input, Node, NodeParams, NoParams, Output, Source, function_node
-from .registry import register
+"""The graphrun engine: ports and types, node API, registry, YAML spec, subgraphs, executors, CLI.
 
-__all__ = ["GraphError", "NodeError", "UserInputError", "Context", "Emit", "Input", "Node", "NodeParams",
-           "NoParams", "Output", "Source", "function_node", "register", "types"]
+The names below are imported on first use (PEP 562), so that ``graphrun --version``, ``--help``
+and a Ctrl-C while the command starts do not wait for torch.
+"""
+from .errors import GraphError, NodeError, UserInputError
+
+_LAZY = {"Context": "node", "Emit": "node", "Input": "node", "Node": "node", "NodeParams": "node",
+         "NoParams": "node", "Output": "node", "Source": "node", "function_node": "node",
+         "register": "registry", "types": None}
+
+__all__ = ["GraphError", "NodeError", "UserInputError", *_LAZY]
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'graphrun.runtime' has no attribute '{name}'")
+    import importlib
+    module = importlib.import_module(f"{__name__}.{_LAZY[name] or name}")
+    return module if _LAZY[name] is None else getattr(module, name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -210,9 +211,19 @@ def cmd_tune(args) -> int:
 COMMAND_FUNCS = {"run": cmd_run, "launch": cmd_launch, "list": cmd_list, "inspect": cmd_inspect,
                  "validate": cmd_validate, "dot": cmd_dot, "tune": cmd_tune}
 
+def _interrupted_before_the_run(signum, frame) -> None:
+    print("graphrun: interrupted", file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(130)
+
+
 def console() -> None:
-    """The ``graphrun`` command: after a run stopped at once its outputs are closed, so the process
-    leaves at once too (a stuck node's thread, or the interpreter's teardown, must not hold it)."""
+    """The ``graphrun`` command. Ctrl-C while it starts (imports, graph checks) ends it with one
+    line; during the run the run's own handlers drain the graph. After a run stopped at once its
+    outputs are closed, so the process leaves at once too (a stuck node's thread, or the
+    interpreter's teardown, must not hold it)."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, _interrupted_before_the_run)
     code = main()
     if code == STOPPED_AT_ONCE:
         sys.stdout.flush()
