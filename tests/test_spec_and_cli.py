@@ -311,3 +311,18 @@ def test_out_that_is_a_file_or_not_writable_is_one_line(tmp_path, capsys):
         assert len(err) == 1 and "Permission denied" in err[0] and "Errno" not in err[0]
     finally:
         ro.chmod(0o700)
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line_and_exit_130(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "graphrun", "stabilize", "-q", "--out", str(tmp_path / "o")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)                          # still importing torch
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["graphrun: interrupted"]
+
+
+def test_a_closed_pipe_ends_the_listing_quietly():
+    proc = subprocess.run(f"{sys.executable} -m graphrun list | head -1", shell=True, capture_output=True, text=True)
+    assert len(proc.stdout.splitlines()) == 1 and "Error" not in proc.stderr and "Traceback" not in proc.stderr
