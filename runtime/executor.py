@@ -36,7 +36,8 @@ class Segment:
         self.names = heads + [n for n in names if n not in heads]       # sources first (inline)
         self.n_heads = len(heads)
         first = graph.nodes[self.names[0]]
-        self.workers = first.spec.workers if len(names) == 1 else 1
+        alone = len(names) == 1 and session.executor_kind != "inline"      # one thread: one worker
+        self.workers = first.spec.workers if alone else 1
         members = set(self.names)
         env = session.env
         self.runner_sets = [[NodeRunner(graph.nodes[n], env, session.stats[n],

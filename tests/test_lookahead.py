@@ -65,3 +65,12 @@ def test_look_ahead_is_not_for_workers():
     g["nodes"]["ahead"]["workers"] = 2
     with pytest.raises(GraphError, match="looks ahead and cannot run with workers"):
         load_graph(g)
+
+
+def test_inline_runs_a_workers_node_with_one_worker_even_beside_a_look_ahead():
+    g = ahead_graph(n=5, k=1)
+    g["nodes"]["slow"] = {"kind": "test_slow", "workers": 3}
+    g["edges"] = ["src.out -> slow.x", "slow.out -> ahead.x", "ahead.out -> sink.x", "src.out -> sink.y"]
+    stats = run_graph(g, executor="inline").stats
+    assert stats["threads"] == 1 and stats["nodes"]["slow"]["workers"] == 1
+    assert [x for _, x, *_ in Collect.seen["sink"]] == [1.0, 3.0, 5.0, 7.0, 4.0]
