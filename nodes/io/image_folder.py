@@ -12,6 +12,7 @@ from graphrun.runtime import Emit, Output, Source, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, VideoFrame
 
+from ..common.inputs import announce_input
 from .image import ImageParams, to_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -75,7 +76,7 @@ class ImageFolder(Source):
         return self._files
 
     def setup(self, ctx):
-        self.files()
+        announce_input(ctx, "image_folder", path=self.params.path, fps=self.params.fps, frames=len(self.files()))
 
     def fps(self):
         return self.params.fps
