@@ -145,7 +145,8 @@ class Metrics(Node):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._jsonl = open(path, "w", encoding="utf-8")
             except OSError as exc:
-                raise UserInputError(f"metrics '{ctx.name}': cannot write {path}: {os_words(exc)}") from None
+                raise UserInputError(f"metrics '{ctx.name}': cannot write {exc.filename or path}: "
+                                     f"{os_words(exc)}") from None
 
     def _own_flow(self, frame) -> Optional[np.ndarray]:
         import cv2

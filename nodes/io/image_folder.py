@@ -56,7 +56,7 @@ class ImageFolder(Source):
     frame = Output(FRAME, doc="VideoFrame: HxWx3 uint8 RGB, name = file stem")
 
     class Params(ImageParams):
-        path: str = Field(..., description="folder of images")
+        path: str = Field(..., description="folder of images", json_schema_extra={"input": "folder"})
         pattern: str = Field("*.jpg", description="glob of the frame files (default *.jpg, else *.png)")
         fps: float = Field(30.0, gt=0, le=1000, description="frame rate for pts and realtime pacing")
         start: int = Field(0, ge=0, description="skip this many files first")

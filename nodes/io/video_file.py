@@ -27,7 +27,7 @@ class VideoFile(Source):
     frame = Output(FRAME, doc="VideoFrame: HxWx3 uint8 RGB (numpy, or torch with as_tensor)")
 
     class Params(ImageParams):
-        path: str = Field(..., description="video file (mp4, mkv, avi, mov, ...)")
+        path: str = Field(..., description="video file (mp4, mkv, avi, mov, ...)", json_schema_extra={"input": "file"})
         backend: Literal["auto", "pyav", "decord", "opencv"] = Field(
             "auto", description="decoder: auto = PyAV if installed, else OpenCV, else decord")
         threads: int = Field(0, ge=0, le=64, description="decoder threads, 0 = automatic")
