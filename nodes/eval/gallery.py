@@ -21,7 +21,7 @@ import heapq
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -39,12 +39,11 @@ def _small(m: Optional[np.ndarray], size) -> Optional[np.ndarray]:
 
 @dataclass
 class _Seen:
-    """One frame while it waits for its next neighbour."""
+    """One frame while it waits for its next neighbour: its masks and, ready to keep, its thumbnail
+    (the frame itself is not held: a 4K frame and its maps weigh ~90 MB)."""
 
-    frame: Any
-    raw_p: np.ndarray
-    stab_p: np.ndarray
-    gt_b: Optional[np.ndarray]
+    index: int
+    thumb: Optional[dict]
     raw: np.ndarray
     stab: np.ndarray
     back_raw: Optional[float] = None      # consistency with the previous frame (warp IoU or IoU)
@@ -69,38 +68,41 @@ class Gallery:
         self.mid: Optional[_Seen] = None         # frame t-1, judged when frame t arrives
 
     # -- per frame ----------------------------------------------------------------------
-    def thumb(self, seen: _Seen) -> dict:
+    def thumb(self, frame, raw_p, stab_p, gt_b) -> dict:
+        """A small copy of the frame and its maps (uint8), as the gallery shows them."""
         import cv2
 
-        img = rgb_uint8(seen.frame.image)
+        img = rgb_uint8(frame.image)
         h, w = img.shape[:2]
         tw = min(self.thumb_width, w)
         size = (tw, max(1, round(h * tw / w)))
-        return {"image": cv2.resize(img, size, interpolation=cv2.INTER_AREA), "raw": _small(seen.raw_p, size),
-                "stabilized": _small(seen.stab_p, size), "gt": _small(seen.gt_b, size),
-                "name": frame_name(seen.frame)}
+        return {"image": cv2.resize(img, size, interpolation=cv2.INTER_AREA), "raw": _small(raw_p, size),
+                "stabilized": _small(stab_p, size), "gt": _small(gt_b, size), "name": frame_name(frame)}
 
-    def _keep(self, heap: list, n: int, key: float, seen: _Seen, caption: str) -> None:
+    def _keep(self, heap: list, n: int, key: float, index: int, caption: str, make) -> None:
         if n == 0 or not math.isfinite(key):
             return
-        item = lambda: (key, next(self._tie), int(seen.frame.index), caption, self.thumb(seen))  # noqa: E731
         if len(heap) < n:
-            heapq.heappush(heap, item())
+            heapq.heappush(heap, (key, next(self._tie), index, caption, make()))
         elif key > heap[0][0]:
-            heapq.heapreplace(heap, item())
+            heapq.heapreplace(heap, (key, next(self._tie), index, caption, make()))
 
     def add(self, frame, raw_p, stab_p, gt_b=None, record: Optional[dict] = None) -> None:
         """One frame: probability maps (float HxW) of raw and stabilized, the ground truth (bool)
         and, when connected, the metrics node's record of this frame."""
-        cur = _Seen(frame, raw_p, stab_p, gt_b, raw_p > 0.5, stab_p > 0.5)
+        index = int(frame.index)
+        raw, stab = raw_p > 0.5, stab_p > 0.5
         if gt_b is not None:
-            j_raw, j_stab = iou(cur.raw, gt_b), iou(cur.stab, gt_b)
+            make = lambda: self.thumb(frame, raw_p, stab_p, gt_b)  # noqa: E731
+            j_raw, j_stab = iou(raw, gt_b), iou(stab, gt_b)
             if j_stab > j_raw:
-                self._keep(self.helped, self.size, j_stab - j_raw, cur,
-                           f"J raw {j_raw:.3f} &rarr; stabilized {j_stab:.3f}")
-            self._keep(self.failed, 2 * self.size, -j_raw, cur, f"J raw {j_raw:.3f} (stabilized {j_stab:.3f})")
+                self._keep(self.helped, self.size, j_stab - j_raw, index,
+                           f"J raw {j_raw:.3f} &rarr; stabilized {j_stab:.3f}", make)
+            self._keep(self.failed, 2 * self.size, -j_raw, index, f"J raw {j_raw:.3f} (stabilized {j_stab:.3f})",
+                       make)
             self.before = self.mid = None
             return
+        cur = _Seen(index, self.thumb(frame, raw_p, stab_p, None) if self.size else None, raw, stab)
         prev = self.mid
         if prev is not None:
             r, s = (record.get("raw") or {}, record.get("stabilized") or {}) if isinstance(record, dict) else ({}, {})
@@ -124,16 +126,16 @@ class Gallery:
             if gain > 0:
                 what = "IoU with the flow-warped neighbour masks" if mid.warped and after.warped else \
                     "IoU with the neighbour masks"
-                self._keep(self.helped, self.size, gain, mid,
+                self._keep(self.helped, self.size, gain, mid.index,
                            f"{what}: raw {c_raw:.3f} &rarr; stabilized {c_stab:.3f} (the stabilized mask matches "
-                           f"the segmenter's of this or a neighbour frame at IoU {support:.2f})")
+                           f"the segmenter's of this or a neighbour frame at IoU {support:.2f})", lambda: mid.thumb)
         # failed: the raw mask of t is an outlier among its neighbours
         a, b, around = iou(mid.raw, before.raw), iou(mid.raw, after.raw), iou(before.raw, after.raw)
         score = around - max(a, b)
         if score > 0:
-            self._keep(self.failed, 2 * self.size, score, mid,
+            self._keep(self.failed, 2 * self.size, score, mid.index,
                        f"the raw mask differs from both neighbours (IoU {a:.2f} and {b:.2f}) while they agree "
-                       f"(IoU {around:.2f})")
+                       f"(IoU {around:.2f})", lambda: mid.thumb)
 
     # -- at the end -----------------------------------------------------------------------
     def chosen(self) -> list[tuple[str, int, str, dict]]:

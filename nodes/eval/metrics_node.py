@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.errors import UserInputError
@@ -108,6 +108,8 @@ class Metrics(Node):
         flow_preset: str = Field("medium", pattern="^(ultrafast|fast|medium|off)$",
                                  description="DIS preset of the own flow (when no flow input); off = no warp-IoU")
         flow_scale: float = Field(1.0, gt=0.05, le=1.0, description="own flow computed at this scale")
+        flow_max_width: int = Field(1280, ge=0, le=16384,
+                                    description="... and at most this wide (0 = no limit): 4K frames -> 1280 px")
         ghost_min_pixels: int = Field(0, ge=0, description="a ghost frame has more than this many pixels")
         min_fidelity: float = Field(0.8, ge=0.0, le=1.0,
                                     description="without ground truth, the tuning objective (stabilized warp-IoU) "
@@ -123,6 +125,11 @@ class Metrics(Node):
         filename: str = Field("metrics.json", description="summary file written in the output directory")
         records: str = Field("metrics.jsonl", description="per-frame records file (JSON lines) in the output "
                                                           "directory; empty = none")
+
+        @field_validator("flow_preset", mode="before")
+        @classmethod
+        def _off(cls, v):
+            return "off" if v is False else v        # --set metrics.flow_preset=off reads as YAML false
 
     def setup(self, ctx):
         self._prev: dict = {}
@@ -157,7 +164,9 @@ class Metrics(Node):
             return None
         if self._dis is None:
             self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[self.params.flow_preset])
-        return dis_flow(gray, prev, scale=self.params.flow_scale, dis=self._dis)
+        p = self.params
+        scale = min(p.flow_scale, p.flow_max_width / gray.shape[1]) if p.flow_max_width else p.flow_scale
+        return dis_flow(gray, prev, scale=scale, dis=self._dis)
 
     def _count(self, index: int) -> None:
         """Frames that never reached this node complete (skipped upstream by ``on_error: skip``,

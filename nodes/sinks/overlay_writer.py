@@ -28,20 +28,26 @@ DEFAULT_FPS = 30.0               # only for frames without timestamps (and no fp
 
 
 def side_by_side(image, raw, stabilized, max_width: int = 0) -> np.ndarray:
-    """Raw and stabilized overlays next to each other (or raw alone), scaled to max_width, even size."""
+    """Raw and stabilized overlays next to each other (or raw alone), at most max_width wide, even size.
+
+    The frame and the masks are scaled down before drawing, so a 4K frame costs a small canvas."""
     import cv2
 
     image = rgb_uint8(image)
-    panels = [tint(image, None if raw is None else mask_to_float(raw), RAW_COLOR, "raw")]
-    if stabilized is not None:
-        panels.append(tint(image, mask_to_float(stabilized), STAB_COLOR, "stabilized"))
+    maps = [None if raw is None else mask_to_float(raw)] + ([] if stabilized is None else [mask_to_float(stabilized)])
+    h, w = image.shape[:2]
+    total = len(maps) * w + 4 * (len(maps) - 1)
+    if max_width and total > max_width:
+        s = max_width / total
+        size = (max(2, int(w * s)), max(2, int(h * s)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        maps = [None if m is None else cv2.resize(m, size, interpolation=cv2.INTER_AREA) for m in maps]
+    panels = [tint(image, maps[0], RAW_COLOR, "raw")]
+    if len(maps) > 1:
+        panels.append(tint(image, maps[1], STAB_COLOR, "stabilized"))
     sep = np.full((image.shape[0], 4, 3), 255, np.uint8)
     canvas = panels[0] if len(panels) == 1 else np.concatenate([panels[0], sep, panels[1]], axis=1)
     h, w = canvas.shape[:2]
-    if max_width and w > max_width:
-        s = max_width / w
-        canvas = cv2.resize(canvas, (max(2, int(w * s)), max(2, int(h * s))), interpolation=cv2.INTER_AREA)
-        h, w = canvas.shape[:2]
     if h % 2 or w % 2:
         canvas = canvas[: h - h % 2, : w - w % 2]
     return np.ascontiguousarray(canvas)
