@@ -269,7 +269,7 @@ class Report(Node):
         rows = []
         if g.get("name"):
             rows.append(("graph", esc(str(g["name"])) + (f" ({esc(str(g['path']))})" if g.get("path") else "")))
-        for i in run_info.inputs(ctx):
+        for i in run_info.run_inputs(ctx):
             extra = ", ".join(str(i[k]) for k in ("kind", "backend") if i.get(k))
             rows.append(("input", esc(str(i.get("path", "?"))) + (f" ({esc(extra)})" if extra else "")))
         done = run.get("frames_done", self.frames)
@@ -282,7 +282,7 @@ class Report(Node):
             size = self.first_size + "".join(f", {s} from frame {i}" for i, s in self.size_changes)
             rows.append(("size", esc(size)))
         fps = self.clock.fps
-        announced = next((i.get("fps") for i in run_info.inputs(ctx) if i.get("fps")), None)
+        announced = next((i.get("fps") for i in run_info.run_inputs(ctx) if i.get("fps")), None)
         if fps:
             rows.append(("frame rate", f"{fps:.4g} fps{' (variable)' if self.clock.vfr else ''} from the frames' "
                                        f"timestamps" + (f"; the source says {_num(announced):.4g}" if announced
@@ -300,7 +300,7 @@ class Report(Node):
     def _html(self, ctx, metrics, run, note, warnings, plots, gallery) -> str:
         p = self.params
         esc = html.escape
-        title = p.title or run_info.title(ctx)
+        title = p.title or run_info.report_title(ctx)
         parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
                  "<style>body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222}"
                  "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 10px;"

@@ -30,7 +30,7 @@ def node_settings(ctx) -> dict[str, tuple[Optional[str], dict]]:
     return out
 
 
-def inputs(ctx) -> list[dict]:
+def run_inputs(ctx) -> list[dict]:
     """What the sources read: ``[{node, kind, path, fps, frames, ...}]`` (announced, else from the
     settings of the nodes whose ``path`` parameter was set)."""
     announced = ctx.results.get("inputs")
@@ -45,7 +45,7 @@ def inputs(ctx) -> list[dict]:
 
 def input_name(ctx) -> Optional[str]:
     """A short name of the input: the video's file name, the sequence's folder name."""
-    ins = inputs(ctx)
+    ins = run_inputs(ctx)
     if not ins or not isinstance(ins[0].get("path"), str):
         return None
     path = ins[0]["path"]
@@ -54,7 +54,7 @@ def input_name(ctx) -> Optional[str]:
     return Path(path).name or path
 
 
-def title(ctx) -> str:
+def report_title(ctx) -> str:
     """``dancer.mp4 — stabilize``: the input, then the graph; ``graphrun report`` without either."""
     name = input_name(ctx)
     graph = (ctx.graph or {}).get("name")
@@ -63,7 +63,7 @@ def title(ctx) -> str:
     return " — ".join(parts) if parts else "graphrun report"
 
 
-def short(value) -> str:
+def short_value(value) -> str:
     """A parameter value on one line, cut at MAX_VALUE_CHARS."""
     text = repr(value) if not isinstance(value, str) else value
     text = " ".join(text.split())
@@ -77,5 +77,5 @@ def flat_params(params: dict, prefix: str = "") -> list[tuple[str, str]]:
         if isinstance(v, dict) and v:
             out += flat_params(v, f"{prefix}{k}.")
         else:
-            out.append((f"{prefix}{k}", short(v)))
+            out.append((f"{prefix}{k}", short_value(v)))
     return out
