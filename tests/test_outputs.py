@@ -89,3 +89,16 @@ def test_frames_skipped_on_error_are_in_the_metrics_summary(tmp_path):
     assert result.results["metrics_run"]["frames_skipped"] == 2
     assert result.stats["nodes"]["flaky"]["errors"] == 2
 
+
+
+def test_a_truncated_video_is_reported_in_the_log_metrics_and_report(tmp_path, capsys):
+    cut = media.truncated_copy(media.make_mkv(tmp_path / "clip.mkv", n=90), tmp_path / "cut.mkv", 0.6)
+    code = main([str(STABILIZE), "--set", "source.kind=video_file", f"source.path={cut}", "out.overlay.enabled=false",
+                 "--out", str(tmp_path / "out"), "-q"])
+    out = capsys.readouterr()
+    assert code == 0
+    run = json.loads((tmp_path / "out" / "metrics.json").read_text())["run"]
+    words = f"{cut}: decoding stopped at frame {run['frames_done']} of 90 (damaged or truncated file)"
+    assert f"graphrun: warning: {words}" in out.out + out.err
+    assert words in run["warnings"]
+    assert words in (tmp_path / "out" / "report.html").read_text().split("<h2>Settings</h2>")[0]
