@@ -1,7 +1,9 @@
 """A change of frame size inside a stream: every shipped node that sees frames or per-pixel maps copes.
 
 Each node gets three frames of 32x24 then three of 48x36. A node that keeps per-pixel state
-restarts at the change and says so in one log line naming itself, the frame and both sizes."""
+restarts at the change and says so in one log line naming itself, the frame and both sizes;
+``batch`` refuses to stack two sizes in one batch (one line naming both shapes; the runtime adds
+the node and the frame)."""
 import numpy as np
 import pytest
 import torch
@@ -34,7 +36,6 @@ INPUTS = {   # kind: (params, inputs of frame i at size h x w, logs a reset)
                                         "raw": prob(i, h, w), "score": 0.9}, True),
     "bg_subtract": ({"warmup": 1}, lambda i, h, w: {"frame": frame(i, h, w)}, True),
     "preprocess": ({}, lambda i, h, w: {"frame": frame(i, h, w)}, False),
-    "batch": ({"size": 4}, lambda i, h, w: {"x": torch.zeros(3, h, w)}, True),
     "metrics": ({}, lambda i, h, w: {"frame": frame(i, h, w), "raw": prob(i, h, w), "stabilized": prob(i, h, w)},
                 True),
     "mask_writer": ({}, lambda i, h, w: {"frame": frame(i, h, w), "mask": prob(i, h, w)}, False),
@@ -51,7 +52,8 @@ INPUTS = {   # kind: (params, inputs of frame i at size h x w, logs a reset)
 def test_every_shipped_node_copes_with_a_frame_size_change(tmp_path, kind):
     params, make, resets = INPUTS[kind]
     with Harness(kind, out_dir=str(tmp_path), **params) as h:
-        outs = [h.push(**make(i, *((24, 32) if i < 3 else (36, 48)))) for i in range(6)]
+        for i in range(6):
+            h.push(**make(i, *((24, 32) if i < 3 else (36, 48))))
         h.flush()
         h.finish()
     said = [line for line in h.logs if "frame size changed" in line]
@@ -59,8 +61,6 @@ def test_every_shipped_node_copes_with_a_frame_size_change(tmp_path, kind):
         assert said and said[0].startswith(f"{kind}: frame size changed at frame 3: 32x24 -> 48x36; "), h.logs
     else:
         assert not said
-    if kind == "batch":                  # the 32x24 frames leave as a batch of their own
-        assert [tuple(o["batch"].shape) for o in outs if "batch" in o] == [(3, 3, 24, 32)]
 
 
 def test_maskrcnn_copes_with_a_frame_size_change():
@@ -71,3 +71,14 @@ def test_maskrcnn_copes_with_a_frame_size_change():
             out = h.push(frame=frame(i, *hw), prev=prev)
             assert tuple(out["prob"].shape) == hw
             prev = out["prob"]
+
+
+def test_batch_refuses_a_size_change_inside_a_batch_in_one_line_naming_both_shapes():
+    from graphrun.runtime.errors import UserInputError
+
+    with Harness("batch", size=4) as h:
+        h.push(x=torch.zeros(3, 24, 32))
+        h.push(x=torch.zeros(3, 36, 48))
+        h.push(x=torch.zeros(3, 36, 48))
+        with pytest.raises(UserInputError, match=r"different shapes \[\(3, 24, 32\), \(3, 36, 48\)\]"):
+            h.push(x=torch.zeros(3, 36, 48))           # the batch is stacked when full

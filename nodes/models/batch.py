@@ -15,8 +15,6 @@ from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import RECORD, TENSOR
 
-from ..common.size import SizeWatch
-
 
 def stack_batch(items: list, channels_last: bool = False):
     """Stack same-shape tensors into (N, ...); ``channels_last`` applies to 4-D results."""
@@ -38,9 +36,7 @@ class Batch(Node):
     Between batches the node emits nothing, so its consumer runs once per batch. ``info`` carries
     the member frames' ``indices`` and ``pts``. In realtime runs, frames dropped upstream are simply
     not in the batch (``indices`` shows the gaps). The partial last batch is emitted at end of
-    stream (the runtime calls ``flush``); ``partial: drop`` discards it. A tensor of another shape
-    than the batch being collected (the frame size changed) ends that batch early: it is emitted
-    at once, smaller, and a new batch starts (logged).
+    stream (the runtime calls ``flush``); ``partial: drop`` discards it.
     """
 
     x = Input(TENSOR, doc="one tensor per frame, all of the same shape")
@@ -58,7 +54,6 @@ class Batch(Node):
     def setup(self, ctx):
         self._items, self._indices, self._pts = [], [], []
         self.dropped_partial = 0
-        self._sizes = SizeWatch("the batch being collected is emitted early")
 
     def _emit(self):
         out = {"batch": stack_batch(self._items, self.params.channels_last),
@@ -69,15 +64,12 @@ class Batch(Node):
     def process(self, ctx, x):
         if x is None:  # an empty packet upstream: nothing to add
             return None
-        out = None
-        if self._sizes.changed(ctx, tuple(x.shape)[-2:]) and self._items:
-            out = self._emit()
         self._items.append(x)
         self._indices.append(ctx.index)
         self._pts.append(ctx.pts)
-        if out is None and len(self._items) >= self.params.size:
+        if len(self._items) >= self.params.size:
             return self._emit()
-        return out
+        return None
 
     def flush(self, ctx):
         """End of stream: the partial batch (fewer than N frames), or None."""
