@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import traceback
@@ -99,13 +100,13 @@ def main(argv=None) -> int:
     except (GraphError, UserInputError) as exc:
         if debug:
             traceback.print_exc()
-        print(f"graphrun: error: {exc}", file=sys.stderr)
+        print(f"graphrun: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except NodeError as exc:
         if debug:
             traceback.print_exception(exc.cause)
         hint = "" if exc.is_user_error or debug else " (--debug for the traceback)"
-        print(f"graphrun: error: {exc}{hint}", file=sys.stderr)
+        print(f"graphrun: error: {_one_line(str(exc))}{hint}", file=sys.stderr)
         return 2 if exc.is_user_error else 1
     except Interrupted as exc:
         print(f"graphrun: {exc}", file=sys.stderr)
@@ -181,6 +182,9 @@ def cmd_validate(args) -> int:
     from .run import load_graph
     from .segments import partition
     g = load_graph(args.graph, args.overrides, args.mode, args.device, args.executor)
+    missing = missing_inputs(g)
+    if missing:
+        raise UserInputError(missing[0] + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     back = sum(e.back for e in g.edges)
     segments = partition(g, g.spec.executor)
     workers = [g.nodes[names[0]].spec.workers if len(names) == 1 else 1 for names in segments]
@@ -190,6 +194,34 @@ def cmd_validate(args) -> int:
     for i, (names, n) in enumerate(zip(segments, workers)):
         print(f"  T{i}{f' (x{n} workers)' if n > 1 else ''}: {' -> '.join(names)}")
     return 0
+
+
+def missing_inputs(graph) -> list[str]:
+    """One line per input a node's parameters name that is not there: the parameters marked
+    ``json_schema_extra={"input": "file"}`` (or ``"folder"``)."""
+    out = []
+    for name, b in graph.nodes.items():
+        for field, info in b.cls.Params.model_fields.items():
+            want = (info.json_schema_extra or {}).get("input") if isinstance(info.json_schema_extra, dict) else None
+            value = getattr(b.params, field, None)
+            if want not in ("file", "folder") or not isinstance(value, str) or not value:
+                continue
+            p = Path(value).expanduser()
+            if not p.exists():
+                what = "no such file or folder"
+            elif want == "file" and not p.is_file():
+                what = "is a folder, not a file"
+            elif want == "folder" and not p.is_dir():
+                what = "is a file, not a folder"
+            else:
+                continue
+            out.append(f"node '{name}' ({b.spec.kind}): {field}: {value}: {what}")
+    return out
+
+
+def _one_line(msg: str) -> str:
+    """A message without Python's errno numbers: ``[Errno 13] Permission denied`` -> ``Permission denied``."""
+    return re.sub(r"\[Errno -?\d+\] ", "", msg)
 
 
 def cmd_dot(args) -> int:

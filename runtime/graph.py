@@ -215,8 +215,9 @@ def _validate_params(cls, ns: NodeSpec):
         field_name = ".".join(str(p) for p in err.get("loc", ())) or "?"
         if err.get("type") == "extra_forbidden":
             known = list(cls.Params.model_fields)
+            hint = registry.suggest(field_name, known) or _file_source_hint(cls, ns, field_name)
             raise GraphError(f"{ns.where}: node '{ns.name}' ({ns.kind}): unknown parameter '{field_name}'"
-                             f"{registry.suggest(field_name, known)}") from None
+                             f"{hint}") from None
         value = ns.params.get(field_name, "<missing>")
         raise GraphError(f"{ns.where}: node '{ns.name}' ({ns.kind}): parameter '{field_name}' = {value!r}: "
                          f"{err.get('msg')}") from None
@@ -224,6 +225,15 @@ def _validate_params(cls, ns: NodeSpec):
         raise
     except Exception as exc:  # a model_validator raising ValueError etc.
         raise GraphError(f"{ns.where}: node '{ns.name}' ({ns.kind}): {exc}") from None
+
+
+def _file_source_hint(cls, ns: NodeSpec, param: str) -> str:
+    """A source without a ``path`` given one (``--set source.path=my.mp4`` on the synthetic scene):
+    name the kinds that read files."""
+    if param != "path" or not issubclass(cls, Source):
+        return ""
+    return (f" ({ns.kind} reads no file: --set {ns.name}.kind=video_file {ns.name}.path=..., or "
+            f"{ns.name}.kind=image_folder for a folder of images)")
 
 
 def _dangling_after_kind_change(e: EdgeSpec, built: dict) -> bool:

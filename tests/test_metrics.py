@@ -112,7 +112,11 @@ def test_metrics_node_writes_the_documented_json(tmp_path):
     assert data["summary"]["stabilized"]["J"] == 1.0 and data["summary"]["raw"]["J"] < 1.0
     assert data["summary"]["stabilized"]["warp_iou"] == pytest.approx(1.0)   # static image: own flow ~0
     assert data["summary"]["gt"]["J"] is None
-    f1 = data["frames"][1]
+    assert data["run"] == {"frames_done": 4, "frames_expected": None, "interrupted": False, "frames_skipped": 0,
+                           "skipped_first": [], "size_changes": [], "warnings": [], "records": "metrics.jsonl"}
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 4                                                # one record per frame, as the run went
+    f1 = json.loads(lines[1])
     assert f1["name"] == "00001" and set(f1) == {"index", "name", "raw", "stabilized", "gt", "info", "fidelity"}
     assert set(f1["raw"]) == {"iou_prev", "l1_prev", "area", "warp_iou", "J", "F", "ghost_px"}
     assert f1["info"] == {"threshold": 0.5, "confidence": 0.75}
@@ -141,10 +145,11 @@ def test_stabilize_graph_runs_end_to_end_and_beats_the_raw_masks(tmp_path):
               out_dir=tmp_path, quiet=True)
     data = json.loads((tmp_path / "metrics.json").read_text())
     s = data["summary"]
-    assert len(data["frames"]) == 40
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 40 and data["run"]["frames_done"] == 40 and data["run"]["frames_expected"] == 40
     assert s["stabilized"]["consecutive_iou"] > s["raw"]["consecutive_iou"]
     assert s["stabilized"]["J"] >= s["raw"]["J"] - 0.01
-    assert {"threshold", "confidence", "miss_streak"} <= set(data["frames"][-1]["info"])
+    assert {"threshold", "confidence", "miss_streak"} <= set(records[-1]["info"])
     assert len(list((tmp_path / "masks" / "stabilized").glob("*.png"))) == 40
 
 
@@ -157,3 +162,103 @@ def test_without_ground_truth_the_objective_is_stability_penalized_below_the_fid
     stab = h.results["metrics"]["stabilized"]
     assert stab["J"] is None and stab["fidelity"] < 0.95
     assert h.results["objective"] == pytest.approx(stab["warp_iou"] - 2 * (0.95 - stab["fidelity"]))
+
+
+def test_the_online_summary_equals_the_one_computed_from_every_frame():
+    rng = np.random.default_rng(1)
+    frames = [{"area": int(a), "iou_prev": float(rng.uniform()) if i else None, "l1_prev": None, "warp_iou": None,
+               "J": None, "F": None, "ghost_px": None} for i, a in enumerate(rng.integers(0, 5000, 300))]
+    areas = np.array([f["area"] for f in frames], float)
+    s = summarize(frames)
+    assert s["area_cv"] == pytest.approx(areas.std() / areas.mean(), rel=1e-9)
+    assert s["consecutive_iou"] == pytest.approx(np.mean([f["iou_prev"] for f in frames[1:]]), rel=1e-9)
+
+
+def push_frames(h, n, size=(24, 32), raw=None, stab=None, start=0):
+    hgt, wid = size
+    img = np.zeros((hgt, wid, 3), np.uint8)
+    for i in range(start, start + n):
+        r = raw(i) if raw else box(hgt, wid, 4, 4 + i % 3, 10)
+        st = stab(i) if stab else box(hgt, wid, 4, 5, 10)
+        h.push(frame=_frame(i, img), raw=torch.from_numpy(r), stabilized=torch.from_numpy(st))
+
+
+def test_the_metrics_node_keeps_no_per_frame_state(tmp_path):
+    def sizes(node):
+        return {k: len(v) for k, v in vars(node).items() if isinstance(v, (list, dict, set))}
+
+    with Harness("metrics", out_dir=str(tmp_path), flow_preset="off") as h:
+        push_frames(h, 5)
+        before = sizes(h.node)
+        push_frames(h, 200, start=5)
+        assert sizes(h.node) == before
+        h.finish()
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 205
+
+
+def test_without_an_output_folder_the_metrics_node_writes_nothing_and_still_publishes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with Harness("metrics", flow_preset="off") as h:
+        push_frames(h, 6)
+        h.finish()
+    assert list(tmp_path.iterdir()) == []
+    assert h.results["metrics"]["stabilized"]["consecutive_iou"] == 1.0
+
+
+def test_an_interrupted_run_is_marked_partial_with_frames_done_of_frames_expected(tmp_path):
+    with Harness("metrics", out_dir=str(tmp_path), flow_preset="off") as h:
+        push_frames(h, 148)
+        h.ctx.expected_frames, h.ctx.interrupted = 3100, True      # what the runtime sets before finish
+        h.finish()
+    run = json.loads((tmp_path / "metrics.json").read_text())["run"]
+    assert run["interrupted"] and run["frames_done"] == 148 and run["frames_expected"] == 3100
+    assert any("partial: 148 of 3100 frames" in line for line in h.logs)
+
+
+def test_frames_skipped_upstream_are_counted_and_listed(tmp_path):
+    with Harness("metrics", out_dir=str(tmp_path), flow_preset="off") as h:
+        push_frames(h, 3)
+        h.skip(2)                                # frames 3 and 4 never reach the node (on_error: skip upstream)
+        push_frames(h, 3, start=5)
+        h.finish()
+    run = json.loads((tmp_path / "metrics.json").read_text())["run"]
+    assert run["frames_done"] == 6 and run["frames_skipped"] == 2 and run["skipped_first"] == [3, 4]
+    assert any("2 frame(s) never arrived" in w for w in run["warnings"])
+
+
+def empty(i):
+    return np.zeros((24, 32), bool)
+
+
+@pytest.mark.parametrize("stab, words", [
+    (empty, "empty on 20 of the 20 frames where the raw mask is not"),
+    (lambda i: box(24, 32, 0, 0, 24), "the raw masks' area"),
+    (lambda i: box(24, 32, 14, 20, 10), "agree little with the raw ones"),
+])
+def test_stabilized_masks_far_from_the_raw_ones_raise_a_warning(tmp_path, stab, words):
+    with Harness("metrics", out_dir=str(tmp_path), flow_preset="off") as h:
+        push_frames(h, 20, raw=lambda i: box(24, 32, 2, 2, 8), stab=stab)
+        h.finish()
+    warnings = json.loads((tmp_path / "metrics.json").read_text())["run"]["warnings"]
+    assert any(words in w for w in warnings), warnings
+    assert any(line.startswith("graphrun: warning: metrics: ") and words in line for line in h.logs)
+    assert h.results["warnings"] == warnings
+
+
+def test_a_stabilizer_that_follows_the_raw_masks_raises_no_warning(tmp_path):
+    with Harness("metrics", out_dir=str(tmp_path), flow_preset="off") as h:
+        push_frames(h, 20)
+        h.finish()
+    assert json.loads((tmp_path / "metrics.json").read_text())["run"]["warnings"] == []
+
+
+def test_a_change_of_frame_size_restarts_the_consecutive_measures_and_is_logged(tmp_path):
+    with Harness("metrics", out_dir=str(tmp_path)) as h:
+        push_frames(h, 3, size=(24, 32))
+        push_frames(h, 3, size=(36, 48), start=3)
+        h.finish()
+    assert "metrics: frame size changed at frame 3: 32x24 -> 48x36; consecutive measures restart" in h.logs
+    run = json.loads((tmp_path / "metrics.json").read_text())["run"]
+    assert run["size_changes"] == [{"frame": 3, "from": "32x24", "to": "48x36"}]
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert records[3]["raw"]["iou_prev"] is None and records[4]["raw"]["iou_prev"] is not None

@@ -1,3 +1,5 @@
+"""The report node: its page, plots and gallery, fed by the metrics node as in a graph."""
+import html
 import json
 import re
 
@@ -5,6 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from graphrun.nodes.common.alerts import warn
+from graphrun.nodes.eval.glossary import EXPLAIN
+from graphrun.nodes.eval.series import Series
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.testing import Harness
 from graphrun.runtime.types import VideoFrame
@@ -18,90 +23,205 @@ def square(x, h=24, w=32):
     return m
 
 
-def feed(tmp_path, with_gt=True, with_info=False, **params):
-    """Object moves 1 px/frame; raw misses it at frame 5 and is offset at frame 8."""
-    h = Harness("report", out_dir=str(tmp_path), **params)
-    for i in range(N):
-        img = np.full((24, 32, 3), 90, np.uint8)
-        frame = VideoFrame(image=img, index=i, pts=i / 30, name=f"{i:05d}")
-        gt = square(2 + i) > 0.5
-        raw = torch.zeros(24, 32) if i == 5 else square(2 + i + (6 if i == 8 else 0))
-        stab = square(2 + i)
-        info = ({"threshold": 0.5, "confidence": 0.1 if i == 5 else 0.9, "miss_streak": int(i == 5)}
-                if with_info else None)
-        h.push(frame=frame, raw=raw, stabilized=stab, gt=gt if with_gt else None, info=info)
-    return h
+def moving(i):
+    return square(2 + i)
 
 
-def metrics_json(tmp_path, frames=True):
-    data = {"summary": {"raw": {"consecutive_iou": 0.61, "l1": 0.08, "area_cv": 0.3, "J": 0.71, "F": None,
-                                "ghost_frames": 4},
-                        "stabilized": {"consecutive_iou": 0.955, "l1": 0.01, "area_cv": 0.1, "J": 0.93,
-                                       "ghost_frames": 1},
-                        "gt": {"consecutive_iou": 0.97, "area_cv": 0.05}}}
-    if frames:
-        data["frames"] = [{"index": i, "name": f"{i:05d}",
-                           "raw": {"iou_prev": 0.6 if i else None, "area": 100 + i, "J": 0.7},
-                           "stabilized": {"iou_prev": 0.95 if i else None, "area": 100, "J": 0.93, "l1_prev": 0.01},
-                           "gt": {"area": 100},
-                           "info": {"threshold": 0.4 + 0.01 * i, "confidence": 0.8, "miss_streak": 0}}
-                          for i in range(N)]
-    (tmp_path / "metrics.json").write_text(json.dumps(data))
+def raw_with_two_faults(i):
+    """The object moves 1 px/frame; raw misses it at frame 5 and is offset at frame 8."""
+    return torch.zeros(24, 32) if i == 5 else square(2 + i + (6 if i == 8 else 0))
+
+
+def fit(t, hgt, wid):
+    """A 24x32 map at another frame size."""
+    return t if t.shape == (hgt, wid) else torch.nn.functional.interpolate(t[None, None], size=(hgt, wid))[0, 0]
+
+
+def run(tmp_path, n=N, raw=raw_with_two_faults, stab=moving, gt=moving, with_metrics=True, interrupted=False,
+        expected=None, size=lambda i: (24, 32), graph=None, before_finish=None, **params):
+    """Frames through a metrics node and a report node, the record linked as in stabilizer_outputs."""
+    m = Harness("metrics", out_dir=str(tmp_path), flow_preset="off") if with_metrics else None
+    r = Harness("report", out_dir=str(tmp_path), **params)
+    if graph:
+        r.ctx.graph = graph
+    for i in range(n):
+        hgt, wid = size(i)
+        img = np.full((hgt, wid, 3), 90, np.uint8)
+        frame = VideoFrame(image=img, index=i, pts=i / 25, name=f"{i:05d}")
+        ins = {"frame": frame, "raw": fit(raw(i), hgt, wid), "stabilized": fit(stab(i), hgt, wid),
+               "gt": None if gt is None else fit(gt(i), hgt, wid) > 0.5}
+        rec = m.push(**ins)["record"] if m else None
+        r.push(**ins, metrics=rec)
+    for h in (m, r):
+        if h:
+            h.ctx.interrupted, h.ctx.expected_frames = interrupted, expected
+    if before_finish:
+        before_finish(r)
+    if m:
+        m.finish()
+        m.close()
+    r.finish()
+    r.close()
+    return r
+
+
+def page_of(tmp_path):
+    return (tmp_path / "report.html").read_text()
 
 
 def linked_files(page):
     return re.findall(r"(?:src|href)='([^']+)'", page)
 
 
-def test_report_renders_summary_plots_gallery_and_video_from_metrics_json(tmp_path):
-    metrics_json(tmp_path)
-    feed(tmp_path).finish()
-    page = (tmp_path / "report.html").read_text()
-    assert "0.955" in page and "0.710" in page and "<td>4</td>" in page     # summary values
-    assert "<td class='best'>0.955</td>" in page                             # stabilized is better
-    assert "<video src='overlay.mp4'" in page
+def test_report_renders_summary_settings_plots_gallery_and_video_from_the_metrics_node(tmp_path):
+    run(tmp_path)
+    page = page_of(tmp_path)
+    summary = json.loads((tmp_path / "metrics.json").read_text())["summary"]
+    assert f"{summary['stabilized']['J']:.3f}" in page and f"{summary['raw']['J']:.3f}" in page
+    assert f"<td class='best'>{summary['stabilized']['J']:.3f}</td>" in page          # stabilized is better
+    assert "<video src='overlay.mp4'" in page and "<h2>Settings</h2>" in page
     for rel in linked_files(page):
         if rel != "overlay.mp4":
             assert (tmp_path / rel).is_file(), rel
     plots = {p.name for p in (tmp_path / "plots").iterdir()}
-    assert {"j.png", "consecutive_iou.png", "area.png", "state.png", "l1.png"} <= plots
-    assert "missing" not in page
-    assert "http" not in page                                                # offline: nothing fetched
+    assert {"j.png", "consecutive_iou.png", "area.png", "l1.png", "fidelity.png"} <= plots
+    assert "missing" not in page and "Partial" not in page
+    assert "http" not in page                                                          # offline: nothing fetched
 
 
-def test_report_gallery_shows_the_frame_stabilization_fixed_and_the_worst_raw_frames(tmp_path):
-    feed(tmp_path, gallery_size=1).finish()
+def test_every_metric_in_the_summary_is_explained_in_words_fidelity_included(tmp_path):
+    run(tmp_path)
+    page = page_of(tmp_path)
+    summary = json.loads((tmp_path / "metrics.json").read_text())["summary"]
+    shown = {k for col in summary.values() for k, v in col.items() if v is not None}
+    assert "fidelity" in shown
+    for key in shown:
+        assert html.escape(EXPLAIN[key]) in page, key
+
+
+def test_gallery_with_ground_truth_shows_the_frame_stabilization_fixed_and_the_worst_raw_frame(tmp_path):
+    run(tmp_path, gallery_size=1)
     names = sorted(p.name for p in (tmp_path / "gallery").iterdir())
-    assert names == ["failed_00008.png", "helped_00005.png"]   # missed frame helped most; next worst is 8
+    assert names == ["failed_00008.png", "helped_00005.png"]   # the miss helped most; next worst is 8
     import cv2
     img = cv2.imread(str(tmp_path / "gallery" / "helped_00005.png"))
     assert img.shape[0] == 24 and img.shape[1] == 3 * 32 + 2 * 3          # raw | stabilized | gt
 
 
-def test_report_without_metrics_json_says_so_and_still_plots_what_it_measured(tmp_path):
-    feed(tmp_path, with_info=True).finish()
-    page = (tmp_path / "report.html").read_text()
+def stab_empty_twice(i):
+    return torch.zeros(24, 32) if i in (2, 3) else moving(i)
+
+
+def test_without_ground_truth_the_gallery_ranks_real_fixes_not_empty_stabilized_masks(tmp_path):
+    run(tmp_path, gt=None, stab=stab_empty_twice, gallery_size=1)
+    names = sorted(p.name for p in (tmp_path / "gallery").iterdir())
+    assert names == ["failed_00008.png", "helped_00005.png"]     # the bridged raw miss; the raw outlier
+    assert "differs from both neighbours" in page_of(tmp_path)
+    run(tmp_path / "more", gt=None, stab=stab_empty_twice, gallery_size=4)
+    shown = {p.name.split("_")[1] for p in (tmp_path / "more" / "gallery").iterdir()}
+    assert not {"00001.png", "00002.png", "00003.png", "00004.png"} & shown   # next to an empty stabilized mask
+
+
+def test_an_interrupted_run_says_partial_with_frames_done_of_frames_expected(tmp_path):
+    run(tmp_path, interrupted=True, expected=3100)
+    page = page_of(tmp_path)
+    assert f"Partial run: {N} of 3100 frames" in page
+    assert json.loads((tmp_path / "metrics.json").read_text())["run"]["interrupted"] is True
+
+
+def test_warnings_of_the_run_and_of_the_metrics_are_shown_at_the_top(tmp_path):
+    def decode_warning(r):
+        warn(r.ctx, "clip.mkv: decoding stopped at frame 93 of 311 (damaged or truncated file)")
+
+    run(tmp_path, stab=lambda i: torch.zeros(24, 32), gt=None, before_finish=decode_warning)
+    page = page_of(tmp_path)
+    top = page.split("<h2>Settings</h2>")[0]
+    assert "decoding stopped at frame 93 of 311" in top
+    assert "empty on" in top and "where the raw mask is not" in top
+
+
+GRAPH = {"name": "stabilize_maskrcnn", "path": "graphs/stabilize_maskrcnn.yaml", "mode": "offline", "device": "cpu",
+         "executor": "fused",
+         "settings": {"source": {"kind": "video_file", "params": {"path": "videos/dancer.mp4"}},
+                      "stab": {"kind": "stabilizer", "params": {"fuse": {"beta_fill": 0.9}}},
+                      "seg": {"kind": "maskrcnn", "params": {}}}}
+
+
+def test_the_report_states_its_settings_and_takes_its_title_from_the_input(tmp_path):
+    run(tmp_path, graph=GRAPH)
+    page = page_of(tmp_path)
+    assert "<title>dancer.mp4 — stabilize_maskrcnn</title>" in page
+    settings = page.split("<h2>Settings</h2>")[1].split("<h2>")[0]
+    for words in ("stabilize_maskrcnn (graphs/stabilize_maskrcnn.yaml)", "videos/dancer.mp4", f"<td>{N}</td>",
+                  "32x24", "25 fps", "offline / cpu / fused", "parameters of stab (stabilizer)", "fuse.beta_fill=0.9"):
+        assert words in settings, words
+    assert "parameters of seg" not in settings                         # nothing differs from the defaults
+
+
+def test_a_title_parameter_wins_and_a_bare_run_degrades_to_a_plain_title(tmp_path):
+    run(tmp_path, graph=GRAPH, title="My clip")
+    assert "<title>My clip</title>" in page_of(tmp_path)
+    run(tmp_path, graph={})
+    assert "<title>graphrun report</title>" in page_of(tmp_path)
+
+
+def test_a_change_of_frame_size_is_logged_and_shown(tmp_path):
+    r = run(tmp_path, size=lambda i: (24, 32) if i < 6 else (36, 48))
+    assert "report: frame size changed at frame 6: 32x24 -> 48x36; consecutive measures and gallery neighbours " \
+           "restart" in r.logs
+    assert "32x24, 48x36 from frame 6" in page_of(tmp_path)
+
+
+def test_report_without_the_metrics_node_says_so_and_still_plots_what_it_measured(tmp_path):
+    run(tmp_path, with_metrics=False)
+    page = page_of(tmp_path)
     assert "metrics.json is missing" in page and "No summary" in page
     plots = {p.name for p in (tmp_path / "plots").iterdir()}
-    assert {"j.png", "consecutive_iou.png", "area.png", "state.png"} <= plots
+    assert {"j.png", "consecutive_iou.png", "area.png", "fidelity.png"} <= plots
 
 
 def test_report_tolerates_metrics_json_with_missing_keys_and_nulls(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps(
-        {"summary": {"raw": {"J": None, "consecutive_iou": 0.5}, "stabilized": {}},
-         "frames": [{"index": 0}, {"index": 1, "raw": {"iou_prev": 0.5}}]}))
-    feed(tmp_path, with_gt=False).finish()
-    page = (tmp_path / "report.html").read_text()
+        {"summary": {"raw": {"J": None, "consecutive_iou": 0.5}, "stabilized": {}}}))
+    run(tmp_path, gt=None, with_metrics=False)
+    page = page_of(tmp_path)
     assert "0.500" in page and "&ndash;" in page
     assert (tmp_path / "plots" / "consecutive_iou.png").is_file()
     assert not (tmp_path / "plots" / "j.png").exists()                     # no gt, no J curve
 
 
-def test_report_without_ground_truth_picks_gallery_frames_by_flicker(tmp_path):
-    feed(tmp_path, with_gt=False, gallery_size=1).finish()
-    page = (tmp_path / "report.html").read_text()
-    assert "consecutive IoU gain" in page
-    assert len(list((tmp_path / "gallery").iterdir())) == 2
+def test_the_report_keeps_bounded_state_however_long_the_run(tmp_path):
+    def sizes(node):
+        out = {k: len(v) for k, v in vars(node).items() if isinstance(v, (list, dict))}
+        out["points"] = max(len(s) for s in node.series.curves.values())
+        return out
+
+    r = Harness("report", out_dir=str(tmp_path), max_points=50, gallery_size=2)
+    m = Harness("metrics", out_dir=str(tmp_path), flow_preset="off")
+    img = np.zeros((8, 8, 3), np.uint8)
+    snapshots = []
+    for i in range(2000):
+        frame = VideoFrame(image=img, index=i, pts=i / 30, name=f"{i:05d}")
+        mask = torch.zeros(8, 8)
+        mask[2:5, (i % 4):(i % 4) + 3] = 1.0
+        ins = {"frame": frame, "raw": mask, "stabilized": torch.roll(mask, 1, 0)}
+        r.push(**ins, metrics=m.push(**ins)["record"])
+        if i in (400, 1999):
+            snapshots.append(sizes(r.node))
+    assert all(snap.pop("points") <= 100 for snap in snapshots)
+    assert snapshots[0] == snapshots[1]
+    m.finish()
+    r.finish()
+
+
+def test_a_series_merges_frames_into_buckets_that_keep_mean_min_and_max():
+    s = Series(max_points=4)
+    for i in range(100):
+        s.add(i, i % 10)
+    x, mean, lo, hi = s.arrays()
+    assert len(x) <= 8 and s.width >= 16
+    assert lo.min() == 0 and hi.max() == 9 and x[0] == 0
+    assert np.all(np.diff(x) > 0)
 
 
 def test_report_needs_an_output_directory():

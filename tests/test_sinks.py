@@ -1,7 +1,9 @@
+import media
 import numpy as np
 import pytest
 import torch
 
+from graphrun.nodes.io.decode import backend_available
 from graphrun.nodes.sinks.mask_writer import MaskWriter
 from graphrun.nodes.sinks.overlay_writer import OverlayWriter, side_by_side
 from graphrun.runtime import Context
@@ -106,3 +108,61 @@ def test_overlay_frames_have_even_size_and_respect_max_width():
     big = np.zeros((200, 400, 3), np.uint8)
     out = side_by_side(big, torch.zeros(200, 400), None, max_width=100)
     assert out.shape[1] <= 100 and out.shape[1] % 2 == 0
+
+
+# -- the overlay's timing follows the source ----------------------------------------------------
+BACKENDS = [b for b in ("pyav", "opencv", "decord") if backend_available(b)]
+
+
+def overlay_of(video, tmp_path, backend, **params):
+    """video_file (one backend) -> overlay_writer, as in a graph; returns the written file and the logs."""
+    frames = Harness("video_file", path=str(video), backend=backend).pull()
+    with Harness("overlay_writer", out_dir=str(tmp_path), **params) as h:
+        for f in frames:
+            m = torch.zeros(f["frame"].image.shape[:2])
+            h.push(frame=f["frame"], raw=m, stabilized=m)
+        h.finish()
+    return tmp_path / "overlay.mp4", h.logs, [f["frame"].pts for f in frames]
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["xvid", "xvid-packed-bframes"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_overlay_of_a_25_fps_xvid_avi_plays_at_25_fps_whatever_the_decoder(tmp_path, backend, packed):
+    video = media.make_xvid_avi(tmp_path / "road.avi", n=40, fps=25, packed=packed)
+    out, logs, _ = overlay_of(video, tmp_path / "out", backend)
+    rate, duration, times = media.video_timing(out)
+    assert rate == pytest.approx(25.0, rel=0.01)
+    assert duration == pytest.approx(40 / 25, abs=0.05) and len(times) == 40
+    assert "25 fps" in logs[-1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_overlay_of_a_variable_frame_rate_video_keeps_each_frames_time(tmp_path, backend):
+    times_ms = [0, 40, 80, 120, 160, 200, 240, 280, 320, 360, 400, 440, 480, 520, 560, 600, 640, 680,
+                780, 880, 980, 1080, 1180, 1280, 1320, 1360]                  # 25 fps, then 10 fps, then 25 again
+    video = media.make_vfr_mp4(tmp_path / "phone.mp4", times_ms)
+    out, logs, _ = overlay_of(video, tmp_path / "out", backend)
+    _, _, times = media.video_timing(out)
+    assert times == pytest.approx([t / 1000 for t in times_ms], abs=0.002)
+    assert "variable rate" in logs[-1]
+
+
+def test_overlay_fps_parameter_forces_a_constant_rate(tmp_path):
+    with Harness("overlay_writer", out_dir=str(tmp_path), fps=10) as h:
+        for i in range(5):
+            h.push(frame=vf(i, fps=25.0), raw=square(), stabilized=square())
+        h.finish()
+    rate, duration, times = media.video_timing(tmp_path / "overlay.mp4")
+    assert rate == pytest.approx(10.0) and times == pytest.approx([0, 0.1, 0.2, 0.3, 0.4])
+
+
+def test_overlay_scales_frames_after_a_size_change_to_the_first_size_and_says_so(tmp_path):
+    with Harness("overlay_writer", out_dir=str(tmp_path)) as h:
+        for i in range(6):
+            hw = (30, 40) if i < 3 else (45, 60)
+            h.push(frame=vf(i, *hw), raw=square(*hw), stabilized=square(*hw))
+        h.finish()
+    assert ("overlay_writer: frame size changed at frame 3: 40x30 -> 60x45; frames scaled to the video's first "
+            "size") in h.logs
+    _, _, _, frames = decode(tmp_path / "overlay.mp4")
+    assert len(frames) == 6 and {f.shape for f in frames} == {(30, 84, 3)}

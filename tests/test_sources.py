@@ -6,6 +6,7 @@ import threading
 import warnings
 from pathlib import Path
 
+import media
 import numpy as np
 import pytest
 
@@ -216,6 +217,76 @@ def test_truncated_and_garbage_files_are_user_errors_naming_the_file(tmp_path, b
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DecodeWarning)
                 decode_all(path, backend)
+
+
+def decode_warnings(path, backend):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frames = decode_all(path, backend)
+    return frames, [str(w.message) for w in caught if issubclass(w.category, DecodeWarning)]
+
+
+@pytest.mark.parametrize("backend", [b for b in ("pyav", "opencv") if b in ALL])
+def test_a_truncated_file_that_still_opens_warns_how_many_frames_of_how_many_decoded(tmp_path, backend):
+    cut = media.truncated_copy(media.make_mkv(tmp_path / "clip.mkv", n=90), tmp_path / "cut.mkv", 0.6)
+    frames, msgs = decode_warnings(cut, backend)
+    assert 0 < len(frames) < 80
+    assert msgs == [f"{cut}: decoding stopped at frame {len(frames)} of 90 (damaged or truncated file)"]
+
+
+@pytest.mark.davis
+def test_a_truncated_real_video_decoded_by_pyav_warns_like_opencv(tmp_path):
+    cut = media.truncated_copy(shared("videos/pancake.mkv"), tmp_path / "pancake.mkv")
+    found = {}
+    for backend in ("pyav", "opencv"):
+        frames, msgs = decode_warnings(cut, backend)
+        found[backend] = msgs[-1].replace(str(cut), "") if msgs else None
+        assert len(frames) < 311
+    assert found["pyav"] == found["opencv"] and "of 311 (damaged or truncated file)" in found["pyav"]
+
+
+def test_the_video_file_source_logs_decoding_problems_as_run_warnings(tmp_path):
+    cut = media.truncated_copy(media.make_mkv(tmp_path / "clip.mkv", n=90), tmp_path / "cut.mkv", 0.6)
+    h = Harness("video_file", path=str(cut))
+    frames = h.pull()
+    line = f"decoding stopped at frame {len(frames)} of 90 (damaged or truncated file)"
+    assert any(m.startswith("graphrun: warning: ") and line in m for m in h.logs)
+    assert any(line in w for w in h.results["warnings"])
+    assert h.results["inputs"]["video_file"]["path"] == str(cut)
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["xvid", "xvid-packed-bframes"])
+@pytest.mark.parametrize("backend", ALL)
+def test_every_backend_times_an_xvid_avi_with_b_frames_at_its_frame_rate(tmp_path, backend, packed):
+    video = media.make_xvid_avi(tmp_path / "road.avi", n=30, fps=25, packed=packed)
+    pts = [p for _, p, _ in open_decoder(video, backend).frames()]
+    assert len(pts) == 30
+    assert np.diff(pts) == pytest.approx([0.04] * 29, abs=1e-6)       # decord's own are garbage, FFmpeg's shuffled
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_a_frame_size_change_inside_a_stream_comes_out_as_decoded(tmp_path, backend):
+    import cv2
+
+    video = media.make_size_change_ts(tmp_path / "tv.ts", n=8)
+    frames = [rgb for rgb, _, _ in decode_all(video, backend)]
+    sizes = [f.shape[:2] for f in frames]
+    if backend == "pyav":
+        assert sizes[:8] == [(120, 160)] * 8 and set(sizes[8:]) == {(144, 256)}
+    elif backend == "opencv":        # OpenCV scales every frame to the first size
+        assert set(sizes) == {(120, 160)}
+        ref = cv2.resize(media.moving_box(12, 256, 144), (160, 120), interpolation=cv2.INTER_AREA)
+        assert np.abs(frames[12].astype(int) - ref).mean() < 4
+    else:                            # a known limit: decord repeats first-size frames (documented)
+        assert set(sizes) == {(120, 160)}
+
+
+def test_errors_from_ffmpeg_show_its_words_not_an_errno_number(tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 50)
+    with pytest.raises(UserInputError) as err:
+        open_decoder(junk, "pyav")
+    assert "Invalid data found when processing input" in str(err.value) and "Errno" not in str(err.value)
 
 
 @pytest.mark.parametrize("backend", ALL + ["auto"])

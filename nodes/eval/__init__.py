@@ -1,21 +1,30 @@
-"""Judging a run: metric functions, the ``metrics`` node (metrics.json) and the HTML ``report``."""
+"""Judging a run: metric functions, the ``metrics`` node (metrics.json(l)), the checks against the raw masks,
+and the HTML ``report`` (its curves, gallery, glossary and settings)."""
 from ..common import binarize, iou, to_numpy  # names of the former flat metrics module
+from .checks import Agreement
+from .gallery import Gallery
+from .glossary import COLUMNS, EXPLAIN, SUMMARY_ROWS
 from .metrics import (
     GhostTracker,
+    StreamSummary,
     boundary_f,
     dis_flow,
     frame_stats,
     ghost_runs,
     mean_defined,
-                      seg2bmap,
+    seg2bmap,
     sequence_metrics,
     summarize,
     warp_iou,
     warp_mask,
 )
-from .metrics_node import STREAMS, SUMMARY_KEYS, Metrics, format_table
-from .report import SUMMARY_ROWS, Report
+from .metrics_node import STREAMS, SUMMARY_KEYS, Metrics, format_table, partial_text
+from .report import Report
+from .run_info import flat_params, input_name, node_settings, report_title, run_inputs, short_value
+from .series import Series, SeriesSet
 
-__all__ = ["GhostTracker", "binarize", "boundary_f", "dis_flow", "frame_stats", "ghost_runs", "iou", "mean_defined",
-           "seg2bmap", "sequence_metrics", "summarize", "to_numpy", "warp_iou", "warp_mask", "STREAMS",
-           "SUMMARY_KEYS", "Metrics", "format_table", "SUMMARY_ROWS", "Report"]
+__all__ = ["Agreement", "Gallery", "COLUMNS", "EXPLAIN", "SUMMARY_ROWS", "GhostTracker", "StreamSummary", "binarize",
+           "boundary_f", "dis_flow", "frame_stats", "ghost_runs", "iou", "mean_defined", "seg2bmap",
+           "sequence_metrics", "summarize", "to_numpy", "warp_iou", "warp_mask", "STREAMS", "SUMMARY_KEYS",
+           "Metrics", "format_table", "partial_text", "Report", "flat_params", "input_name", "node_settings",
+           "report_title", "run_inputs", "short_value", "Series", "SeriesSet"]

@@ -7,7 +7,8 @@ Usable from tests and benches; the ``metrics`` node (metrics_node.py) wraps them
 * :func:`warp_mask` / :func:`warp_iou` — IoU between the flow-warped mask of frame t-1 and mask t.
 * :func:`dis_flow` — backward DIS optical flow (frame t -> t-1) when no flow is given.
 * :func:`ghost_runs` — frames a mask survives after the object has left.
-* :func:`summarize` — per-sequence summary (consecutive IoU, L1, area CV, warp-IoU, J, F, ghosts).
+* :class:`StreamSummary` — the per-sequence summary (consecutive IoU, L1, area CV, warp-IoU, J, F,
+  ghosts) accumulated frame by frame in constant memory; :func:`summarize` on a list.
 """
 from __future__ import annotations
 
@@ -113,6 +114,12 @@ class GhostTracker:
         self.active: list[list] = []   # [region (bool array or None = whole frame), run]
         self.runs: list[int] = []      # one per departure, final or running
 
+    def reset(self) -> None:
+        """Forget the previous frame and the departures being followed (the frame size changed);
+        the runs counted so far are kept."""
+        self.prev_gt = None
+        self.active = []
+
     def _sizes(self, shape) -> tuple[int, int]:
         diag = float(np.hypot(*shape))
         m = self.margin if self.margin is not None else max(2, int(math.ceil(0.01 * diag)))
@@ -193,21 +200,56 @@ def mean_defined(values) -> Optional[float]:
     return float(np.mean(v)) if v else None
 
 
+class StreamSummary:
+    """The summary of one mask stream, accumulated one :func:`frame_stats` dict at a time in
+    constant memory (running sums; the area's variance by Welford's method)."""
+
+    MEANS = {"consecutive_iou": "iou_prev", "l1": "l1_prev", "warp_iou": "warp_iou", "J": "J", "F": "F"}
+
+    def __init__(self):
+        self.sums = {k: 0.0 for k in self.MEANS}
+        self.counts = {k: 0 for k in self.MEANS}
+        self.n = 0
+        self.area_mean = 0.0
+        self.area_m2 = 0.0
+        self.ghost_px = 0
+        self.has_gt = False
+
+    def add(self, d: dict) -> None:
+        for key, field in self.MEANS.items():
+            v = d.get(field)
+            if v is not None:
+                self.sums[key] += float(v)
+                self.counts[key] += 1
+        self.n += 1
+        delta = float(d["area"]) - self.area_mean
+        self.area_mean += delta / self.n
+        self.area_m2 += delta * (float(d["area"]) - self.area_mean)
+        self.has_gt = self.has_gt or d.get("J") is not None
+        self.ghost_px += int(d.get("ghost_px") or 0)
+
+    def summary(self, runs: Optional[list[int]] = None) -> dict:
+        out = {k: (self.sums[k] / self.counts[k] if self.counts[k] else None) for k in self.MEANS}
+        std = math.sqrt(max(self.area_m2, 0.0) / self.n) if self.n else 0.0
+        gt = self.has_gt
+        return {
+            "consecutive_iou": out["consecutive_iou"],
+            "l1": out["l1"],
+            "area_cv": float(std / self.area_mean) if self.area_mean > 0 else None,
+            "warp_iou": out["warp_iou"],
+            "J": out["J"],
+            "F": out["F"],
+            "ghost_frames": (max(runs) if runs else 0) if gt and runs is not None else None,
+            "ghost_pixels": self.ghost_px if gt else None,
+        }
+
+
 def summarize(frames: list[dict], runs: Optional[list[int]] = None) -> dict:
     """Summary of a list of :func:`frame_stats` dicts (one stream)."""
-    areas = np.array([f["area"] for f in frames], np.float64)
-    mean_area = areas.mean() if len(areas) else 0.0
-    has_gt = any(f["J"] is not None for f in frames)
-    return {
-        "consecutive_iou": mean_defined(f["iou_prev"] for f in frames),
-        "l1": mean_defined(f["l1_prev"] for f in frames),
-        "area_cv": float(areas.std() / mean_area) if mean_area > 0 else None,
-        "warp_iou": mean_defined(f["warp_iou"] for f in frames),
-        "J": mean_defined(f["J"] for f in frames),
-        "F": mean_defined(f["F"] for f in frames),
-        "ghost_frames": (max(runs) if runs else 0) if has_gt and runs is not None else None,
-        "ghost_pixels": int(sum(f["ghost_px"] or 0 for f in frames)) if has_gt else None,
-    }
+    acc = StreamSummary()
+    for f in frames:
+        acc.add(f)
+    return acc.summary(runs)
 
 
 def sequence_metrics(masks: Sequence[np.ndarray], gts: Optional[Sequence[np.ndarray]] = None,

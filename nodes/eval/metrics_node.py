@@ -1,4 +1,4 @@
-"""The ``metrics`` node: stability and accuracy of raw vs stabilized masks over a run, into metrics.json."""
+"""The ``metrics`` node: stability and accuracy of raw vs stabilized masks over a run, into metrics.json(l)."""
 from __future__ import annotations
 
 import json
@@ -7,15 +7,20 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from graphrun.runtime import Input, Node, NodeParams, Output, register
+from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FLOW, FRAME, MASK, RECORD, TENSOR
 
-from ..common import DIS_PRESETS, binarize, frame_name, iou, to_gray, to_numpy, write_atomic
-from .metrics import GhostTracker, dis_flow, frame_stats, mean_defined, summarize
+from ..common import DIS_PRESETS, binarize, frame_name, to_gray, to_numpy, write_atomic
+from ..common.alerts import os_words, warn, warnings_of
+from ..common.size import SizeWatch, size_text
+from .checks import Agreement
+from .metrics import GhostTracker, StreamSummary, dis_flow, frame_stats
 
 STREAMS = ("raw", "stabilized", "gt")
+SKIPPED_LISTED = 20   # skipped frame indices (and size changes) listed in metrics.json
 SUMMARY_KEYS = ("consecutive_iou", "l1", "area_cv", "warp_iou", "J", "F", "ghost_frames", "ghost_pixels", "fidelity")
 
 
@@ -54,9 +59,18 @@ def format_table(summary: dict, frames: int) -> str:
     return "\n".join(lines)
 
 
+def partial_text(run: dict) -> str:
+    """``partial: 148 of 3100 frames (stopped early)`` for an interrupted run, else ``""``."""
+    if not run.get("interrupted"):
+        return ""
+    done, expected = run.get("frames_done"), run.get("frames_expected")
+    of = f" of {expected}" if expected else ""
+    return f"partial: {done}{of} frames (the run was stopped early)"
+
+
 @register("metrics")
 class Metrics(Node):
-    """Measure temporal stability and accuracy of raw vs stabilized masks; write metrics.json.
+    """Measure temporal stability and accuracy of raw vs stabilized masks; write metrics.json(l).
 
     Per stream (raw, stabilized, and the ground truth itself when connected): IoU and mean L1
     between consecutive masks, area coefficient of variation, flow-compensated IoU (IoU of the
@@ -65,8 +79,17 @@ class Metrics(Node):
     an object just disappeared; ``ghost_frames`` = longest run after a departure). Probability
     maps are binarized at ``threshold``. Without a ``flow`` input the node computes DIS flow on the
     frames itself (independent of the stabilizer's own flow, which would flatter it).
-    At finish: ``<out>/metrics.json`` {summary: {raw, stabilized, gt}, frames: [...]} and a table
-    in the log. ``record`` (one per frame) can feed ``report.metrics`` so the report runs after."""
+
+    Memory per frame is constant: each frame's record is appended to ``<out>/metrics.jsonl`` (one
+    JSON object per line, flushed) as the run goes, and the summary is kept as running sums. At
+    finish: ``<out>/metrics.json`` {summary: {raw, stabilized, gt}, run: {frames_done,
+    frames_expected, interrupted, frames_skipped, skipped_first, size_changes, warnings, records}}
+    and a table in the log. Without ``--out`` nothing is written. Warnings (logged, published
+    under ``warnings``, in metrics.json and the report) when the stabilized masks leave the raw
+    ones far behind: mean fidelity below ``warn_fidelity``, empty on more than ``warn_empty`` of
+    the frames where the raw mask is not, or more than ``warn_area_ratio`` times its area. A change
+    of the frame size restarts the consecutive measures (logged). ``record`` (one per frame) can
+    feed ``report.metrics`` so the report runs after."""
 
     frame = Input(FRAME, doc="the video frame (name, and flow when none is connected)")
     raw = Input(TENSOR, doc="raw segmenter probability map or mask (H,W)")
@@ -75,7 +98,7 @@ class Metrics(Node):
     flow = Input(FLOW, optional=True, doc="backward flow t -> t-1 for the warp IoU (default: own DIS flow)")
     info = Input(RECORD, optional=True, doc="per-frame values to store (threshold, confidence, ...)")
     info2 = Input(RECORD, optional=True, doc="more per-frame values to store")
-    record = Output(RECORD, doc="this frame's metrics record (as in metrics.json)")
+    record = Output(RECORD, doc="this frame's metrics record (a line of metrics.jsonl)")
     stateless = False
 
     class Params(NodeParams):
@@ -85,19 +108,52 @@ class Metrics(Node):
         flow_preset: str = Field("medium", pattern="^(ultrafast|fast|medium|off)$",
                                  description="DIS preset of the own flow (when no flow input); off = no warp-IoU")
         flow_scale: float = Field(1.0, gt=0.05, le=1.0, description="own flow computed at this scale")
+        flow_max_width: int = Field(1280, ge=0, le=16384,
+                                    description="... and at most this wide (0 = no limit): 4K frames -> 1280 px")
         ghost_min_pixels: int = Field(0, ge=0, description="a ghost frame has more than this many pixels")
         min_fidelity: float = Field(0.8, ge=0.0, le=1.0,
                                     description="without ground truth, the tuning objective (stabilized warp-IoU) "
                                                 "is penalized when mean IoU(stabilized, raw) falls below this")
-        filename: str = Field("metrics.json", description="file written in the output directory")
+        warn_fidelity: float = Field(0.5, ge=0.0, le=1.0,
+                                     description="warn when the mean IoU(stabilized, raw) is below this")
+        warn_empty: float = Field(0.25, ge=0.0, le=1.0,
+                                  description="warn when the stabilized mask is empty on more than this fraction "
+                                              "of the frames where the raw mask is not")
+        warn_area_ratio: float = Field(2.0, ge=1.0, le=1000.0,
+                                       description="warn when the stabilized masks are this many times "
+                                                   "the raw masks' area on average")
+        filename: str = Field("metrics.json", description="summary file written in the output directory")
+        records: str = Field("metrics.jsonl", description="per-frame records file (JSON lines) in the output "
+                                                          "directory; empty = none")
+
+        @field_validator("flow_preset", mode="before")
+        @classmethod
+        def _off(cls, v):
+            return "off" if v is False else v        # --set metrics.flow_preset=off reads as YAML false
 
     def setup(self, ctx):
-        self._frames: list[dict] = []
         self._prev: dict = {}
         self._prev_gray = None
         self._dis = None
         self._ghosts = {s: GhostTracker(min_pixels=self.params.ghost_min_pixels) for s in STREAMS}
+        self._streams = {s: StreamSummary() for s in STREAMS}
+        self._agree = Agreement()
+        self._sizes = SizeWatch("consecutive measures restart")
         self._has_gt = False
+        self._done = 0
+        self._last_index = -1
+        self._skipped = 0
+        self._skipped_first: list[int] = []
+        self._size_changes: list[dict] = []
+        self._jsonl = None
+        if ctx.out_dir and self.params.records:
+            path = Path(ctx.out_dir) / self.params.records
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._jsonl = open(path, "w", encoding="utf-8")
+            except OSError as exc:
+                raise UserInputError(f"metrics '{ctx.name}': cannot write {exc.filename or path}: "
+                                     f"{os_words(exc)}") from None
 
     def _own_flow(self, frame) -> Optional[np.ndarray]:
         import cv2
@@ -108,11 +164,34 @@ class Metrics(Node):
             return None
         if self._dis is None:
             self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[self.params.flow_preset])
-        return dis_flow(gray, prev, scale=self.params.flow_scale, dis=self._dis)
+        p = self.params
+        scale = min(p.flow_scale, p.flow_max_width / gray.shape[1]) if p.flow_max_width else p.flow_scale
+        return dis_flow(gray, prev, scale=scale, dis=self._dis)
+
+    def _count(self, index: int) -> None:
+        """Frames that never reached this node complete (skipped upstream by ``on_error: skip``,
+        or dropped in realtime) show as gaps in the frame index."""
+        gap = index - self._last_index - 1
+        if gap > 0:
+            self._skipped += gap
+            room = SKIPPED_LISTED - len(self._skipped_first)
+            self._skipped_first.extend(range(self._last_index + 1, self._last_index + 1 + min(gap, max(room, 0))))
+        self._last_index = max(self._last_index, index)
+        self._done += 1
 
     def process(self, ctx, frame, raw, stabilized, gt=None, flow=None, info=None, info2=None):
         p = self.params
+        index = int(ctx.index if ctx.index >= 0 else frame.index)
+        self._count(index)
         masks = {"raw": binarize(raw, p.threshold), "stabilized": binarize(stabilized, p.threshold)}
+        old = self._sizes.size
+        if self._sizes.changed(ctx, masks["raw"].shape):
+            if len(self._size_changes) < SKIPPED_LISTED:
+                self._size_changes.append({"frame": index, "from": size_text(old), "to": size_text(self._sizes.size)})
+            self._prev = {}
+            self._prev_gray = None
+            for tracker in self._ghosts.values():
+                tracker.reset()
         g = None
         if gt is not None:
             g = binarize(gt, p.threshold)
@@ -122,8 +201,7 @@ class Metrics(Node):
             fl = to_numpy(flow)
         else:
             fl = None if p.flow_preset == "off" else self._own_flow(frame)
-        rec = {"index": int(ctx.index if ctx.index >= 0 else frame.index),
-               "name": frame_name(frame)}
+        rec = {"index": index, "name": frame_name(frame)}
         ghosts = {}
         if g is not None:
             for s, m in masks.items():
@@ -136,26 +214,31 @@ class Metrics(Node):
             d = frame_stats(m, prev, f, g if s != "gt" else None, p.bound_th)
             d["ghost_px"] = ghosts.get(s) if s != "gt" else None
             rec[s] = _round(d)
+            self._streams[s].add(d)
             self._prev[s] = m
         merged = {}
         for extra in (info, info2):
             if isinstance(extra, dict):
                 merged.update(_jsonable(extra))
         rec["info"] = merged
-        rec["fidelity"] = round(iou(masks["stabilized"], masks["raw"]), 5)
-        self._frames.append(rec)
+        rec["fidelity"] = round(self._agree.add(masks["raw"], masks["stabilized"]), 5)
+        if self._jsonl is not None:
+            self._jsonl.write(json.dumps(rec, separators=(",", ":")) + "\n")
+            self._jsonl.flush()
         return {"record": rec}
 
     def summary(self) -> dict:
         out = {}
         for s in STREAMS:
-            rows = [f[s] for f in self._frames if s in f]
-            if not rows:
+            acc = self._streams[s]
+            if acc.n == 0:
                 continue
             runs = self._ghosts[s].runs if (self._has_gt and s != "gt") else None
-            sm = summarize(rows, runs)
+            sm = acc.summary(runs)
             if s == "gt":
                 sm["ghost_frames"] = sm["ghost_pixels"] = None
+            if s == "stabilized":
+                sm["fidelity"] = self._agree.fidelity
             out[s] = _round(sm)
         return out
 
@@ -171,19 +254,42 @@ class Metrics(Node):
             return None
         return stab["warp_iou"] - 2.0 * max(0.0, self.params.min_fidelity - fid)
 
+    def run_info(self, ctx) -> dict:
+        """The ``run`` section of metrics.json: how much of the stream was measured, and warnings."""
+        return {"frames_done": self._done, "frames_expected": ctx.expected_frames,
+                "interrupted": bool(ctx.interrupted), "frames_skipped": self._skipped,
+                "skipped_first": list(self._skipped_first), "size_changes": list(self._size_changes),
+                "warnings": warnings_of(ctx),
+                "records": self.params.records if self._jsonl is not None else None}
+
     def finish(self, ctx):
+        p = self.params
         summary = self.summary()
-        if "stabilized" in summary:
-            summary["stabilized"]["fidelity"] = mean_defined([f["fidelity"] for f in self._frames])
+        for msg in self._agree.warnings(p.warn_fidelity, p.warn_empty, p.warn_area_ratio):
+            warn(ctx, f"{ctx.name}: {msg}")
+        if self._skipped:
+            warn(ctx, f"{ctx.name}: {self._skipped} frame(s) never arrived complete (skipped upstream"
+                      f"{' or dropped' if ctx.mode == 'realtime' else ''}), first at frame {self._skipped_first[0]}")
+        run = self.run_info(ctx)
         ctx.publish("metrics", summary)
+        ctx.publish("metrics_run", run)
         objective = self.objective(summary)
         if objective is not None:
             ctx.publish("objective", objective)
-        ctx.log(format_table(summary, len(self._frames)))
+        ctx.log(format_table(summary, self._done))
+        note = partial_text(run)
+        if note:
+            ctx.log(f"{ctx.name}: {note}")
+        self._close_records()
         if ctx.out_dir:
-            write_atomic(Path(ctx.out_dir) / self.params.filename,
-                         json.dumps({"summary": summary, "frames": self._frames}, indent=1))
+            write_atomic(Path(ctx.out_dir) / p.filename, json.dumps({"summary": summary, "run": run}, indent=1))
+
+    def _close_records(self):
+        f, self._jsonl = self._jsonl, None
+        if f is not None:
+            f.close()
 
     def close(self):
+        self._close_records()
         self._prev = {}
         self._prev_gray = None

@@ -6,6 +6,7 @@ from .decode import (
     BACKENDS,
     CLIP_ORDER,
     MAX_BAD_PACKETS,
+    BestEffortPts,
     Decoder,
     DecodeWarning,
     DecordDecoder,
@@ -15,6 +16,7 @@ from .decode import (
     backend_available,
     check_file,
     decord_readers_open,
+    ended_early,
     iter_frames,
     open_decoder,
     probe,
@@ -31,9 +33,9 @@ from .synthetic import Scene, SyntheticScene, render_scene
 from .video_file import VideoFile
 
 __all__ = ["ClipDataset", "DataLoaderSource", "count_frames", "expand_paths", "make_loader",
-           "AUTO_ORDER", "BACKENDS", "CLIP_ORDER", "MAX_BAD_PACKETS", "Decoder", "DecodeWarning",
+           "AUTO_ORDER", "BACKENDS", "CLIP_ORDER", "MAX_BAD_PACKETS", "BestEffortPts", "Decoder", "DecodeWarning",
            "DecordDecoder", "OpenCVDecoder", "PyAVDecoder", "VideoInfo", "backend_available", "check_file",
-           "decord_readers_open", "iter_frames", "open_decoder", "probe", "pyav_rgb", "quarter_turns", "read_clip",
-           "resolve_backend", "ImageParams", "to_image", "IMAGE_SUFFIXES", "ImageFolder", "list_images", "read_rgb",
-           "Camera", "StreamURL", "MaskFolder", "load_label_image", "Scene", "SyntheticScene", "render_scene",
-           "VideoFile"]
+           "decord_readers_open", "ended_early", "iter_frames", "open_decoder", "probe", "pyav_rgb", "quarter_turns",
+           "read_clip", "resolve_backend", "ImageParams", "to_image", "IMAGE_SUFFIXES", "ImageFolder", "list_images",
+           "read_rgb", "Camera", "StreamURL", "MaskFolder", "load_label_image", "Scene", "SyntheticScene",
+           "render_scene", "VideoFile"]

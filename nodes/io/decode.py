@@ -25,7 +25,9 @@ contention per frame), hence ``threads=1`` there. Random access (``read_clip``,
 from __future__ import annotations
 
 import bisect
+import math
 import os
+import re
 import warnings
 import weakref
 from dataclasses import dataclass
@@ -58,6 +60,66 @@ class DecodeWarning(UserWarning):
 
 def _default_warn(msg: str) -> None:
     warnings.warn(msg, DecodeWarning, stacklevel=3)
+
+
+def _words(exc: BaseException) -> str:
+    """A decoder error in the system's words, without FFmpeg's errno number."""
+    words = getattr(exc, "strerror", None)
+    return str(words) if words else re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc))
+
+
+def ended_early(done: int, expected: Optional[int]) -> bool:
+    """Whether a stream that gave ``done`` frames stopped well before the ``expected`` count (2%
+    slack: an expected count estimated from the duration is not exact)."""
+    return bool(expected) and done < 0.98 * expected - 1
+
+
+class BestEffortPts:
+    """Frame timestamps as FFmpeg's ``best_effort_timestamp`` picks them, made strictly increasing.
+
+    A frame's pts is used unless pts have gone backwards more often than dts (then its dts is).
+    AVI files with DivX/XviD "packed" B-frames attach each pts to the wrong frame (1, 3, 2, 5, 4...)
+    while their dts count up; an AVI stores one chunk per frame slot and no presentation time, so
+    with ``prefer_dts`` (AVI) the dts is used from the first frame on. A time that does not come
+    after the previous frame's (a timestamp discontinuity in a stream) becomes the previous plus
+    one frame period, so every frame of a stream has a later pts than the one before."""
+
+    def __init__(self, fps: Optional[float], prefer_dts: bool = False):
+        self.period = 1.0 / fps if fps else None
+        self.prefer_dts = prefer_dts
+        self.faulty_pts = self.faulty_dts = 0
+        self.last_pts = self.last_dts = None
+        self.last_time: Optional[float] = None
+
+    def pick(self, pts, dts):
+        """FFmpeg's guess_correct_pts: the raw timestamp (stream units) to trust for this frame."""
+        if self.prefer_dts and dts is not None:
+            return dts
+        if dts is not None:
+            self.faulty_dts += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        elif pts is not None:
+            self.last_dts = pts
+        if pts is not None:
+            self.faulty_pts += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        elif dts is not None:
+            self.last_pts = dts
+        if pts is not None and (self.faulty_pts <= self.faulty_dts or dts is None):
+            return pts
+        return dts
+
+    def increasing(self, t: Optional[float], index: int) -> float:
+        """``t`` (seconds), or one frame period after the previous frame when it is missing, not
+        finite or not later than it."""
+        last = self.last_time
+        ok = t is not None and math.isfinite(t) and t >= 0
+        if last is None:
+            t = t if ok else (index * self.period if self.period else float(index))
+        elif not ok or t <= last + 1e-6:
+            t = last + (self.period or 1.0)
+        self.last_time = t
+        return t
 
 
 def _import_decord():
@@ -168,7 +230,7 @@ def probe(path) -> VideoInfo:
     except UserInputError:
         raise
     except Exception as exc:  # av.error.* (InvalidDataError ...) and OSError
-        raise UserInputError(f"cannot read video {path}: {exc}") from None
+        raise UserInputError(f"cannot read video {path}: {_words(exc)}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +325,7 @@ class PyAVDecoder(Decoder):
         try:
             self._c = av.open(self.path)
         except Exception as exc:
-            raise UserInputError(f"cannot open video {self.path}: {exc}") from None
+            raise UserInputError(f"cannot open video {self.path}: {_words(exc)}") from None
         if not self._c.streams.video:
             self._c.close()
             raise UserInputError(f"no video stream in {self.path}")
@@ -325,7 +387,7 @@ class PyAVDecoder(Decoder):
                 if pkt.is_keyframe:
                     keys.append(p)
         except self._av.error.FFmpegError as exc:
-            self.warn(f"{self.path}: stopped reading the packet index early ({exc})")
+            self.warn(f"{self.path}: stopped reading the packet index early ({_words(exc)})")
         pts = sorted(set(pts))
         self._pts_index = pts
         self._key_index = sorted(bisect.bisect_left(pts, k) for k in set(keys)) or [0]
@@ -358,7 +420,7 @@ class PyAVDecoder(Decoder):
                     bad += 1
                     self._bad_total += 1
                     if self._bad_total == 1:
-                        self.warn(f"{self.path}: damaged data near pts {pkt.pts} skipped ({exc}); "
+                        self.warn(f"{self.path}: damaged data near pts {pkt.pts} skipped ({_words(exc)}); "
                                   f"frames after it may show artifacts")
                     if bad >= MAX_BAD_PACKETS:
                         self.warn(f"{self.path}: {bad} undecodable packets in a row, stopping here")
@@ -367,17 +429,17 @@ class PyAVDecoder(Decoder):
                 bad = 0
                 yield from out
         except av.error.FFmpegError as exc:  # demuxer error: a truncated container
-            self.warn(f"{self.path}: stopped reading at a damaged or truncated spot ({exc})")
+            self.warn(f"{self.path}: stopped reading at a damaged or truncated spot ({_words(exc)})")
 
     def _to_rgb(self, frame) -> np.ndarray:
         if self._rot_k is None:
             self._rot_k = quarter_turns(frame)
         return pyav_rgb(frame, self._rot_k)
 
-    def _pts_s(self, frame, index: int) -> float:
-        if frame.pts is not None and self._tb:
-            return (frame.pts - self._t0) * self._tb
-        return index / self._fps if self._fps else float(index)
+    def _pts_s(self, frame, index: int, clock: "BestEffortPts") -> float:
+        raw = clock.pick(frame.pts, frame.dts)
+        t = (raw - self._t0) * self._tb if raw is not None and self._tb else None
+        return clock.increasing(t, index)
 
     def _index_of(self, frame, fallback: int) -> int:
         p = frame.pts
@@ -402,15 +464,19 @@ class PyAVDecoder(Decoder):
             gen, mapped = self._decode(), self._pts_index is not None
         self._gen = None
         emitted, counter = 0, start
+        clock = BestEffortPts(self._fps, prefer_dts="avi" in (self._c.format.name or "").split(","))
         for frame in gen:
             idx = self._index_of(frame, counter) if mapped else counter
             if idx < start:
                 continue
             counter = idx + 1
-            yield self._to_rgb(frame), self._pts_s(frame, idx), idx
+            yield self._to_rgb(frame), self._pts_s(frame, idx, clock), idx
             emitted += 1
             if count is not None and emitted >= count:
                 return
+        hint = self.frame_count_hint
+        if hint is not None and ended_early(counter, hint if count is None else min(hint, start + count)):
+            self.warn(f"{self.path}: decoding stopped at frame {counter} of {hint} (damaged or truncated file)")
 
     def _seek_to(self, target: int):
         """Position the decoder so that ``_gen`` yields frame ``target`` soon."""
@@ -463,7 +529,9 @@ class DecordDecoder(Decoder):
     """decord ``VideoReader``: sequential ``next()`` for streams, batched ``get_batch`` for clips.
 
     decord applies the rotation tag itself; for 90-degree rotations it returns rows padded to a
-    wider stride (a ``H x W x 4``-looking array) at some widths, which is repaired here.
+    wider stride (a ``H x W x 4``-looking array) at some widths, which is repaired here. It cannot
+    follow a change of frame size inside a stream (it repeats frames of the first size, with only
+    a message on stderr): use PyAV or OpenCV for such streams (broadcast .ts captures).
     """
 
     name = "decord"
@@ -503,12 +571,16 @@ class DecordDecoder(Decoder):
         return self._n
 
     def _timestamps(self):
+        """Every frame's pts; decord's own when they are finite and increasing (they are garbage,
+        -3.7e17, for AVI files with B-frames), else frame number / fps."""
         if self._ts is None:
             try:
-                self._ts = self._vr.get_frame_timestamp(np.arange(self._n))[:, 0].astype(float)
+                ts = self._vr.get_frame_timestamp(np.arange(self._n))[:, 0].astype(float)
             except Exception:
-                fps = self.fps or 30.0
-                self._ts = np.arange(self._n) / fps
+                ts = None
+            if ts is None or not (np.isfinite(ts).all() and (ts >= 0).all() and (np.diff(ts) > 0).all()):
+                ts = np.arange(self._n) / (self.fps or 30.0)
+            self._ts = ts
         return self._ts
 
     def _repair(self, arr: np.ndarray) -> np.ndarray:
@@ -573,6 +645,7 @@ class OpenCVDecoder(Decoder):
 
     OpenCV applies the rotation tag (``CAP_PROP_ORIENTATION_AUTO``). It stops silently on a
     damaged file, so a stream that ends well before the container's frame count is reported.
+    After a change of frame size inside a stream it scales every frame to the first size.
     """
 
     name = "opencv"
@@ -624,13 +697,14 @@ class OpenCVDecoder(Decoder):
         if not self._seek(start):
             return
         i = start
+        clock = BestEffortPts(self._fps)
         while count is None or i - start < count:
             rgb, pts = self._read()
             if rgb is None:
                 break
-            yield rgb, pts, i
+            yield rgb, clock.increasing(pts, i), i
             i += 1
-        if count is None and self._n and i < 0.98 * self._n - 1:
+        if count is None and ended_early(i, self._n):
             self.warn(f"{self.path}: decoding stopped at frame {i} of {self._n} (damaged or truncated file)")
 
     def get_batch(self, indices):

@@ -12,6 +12,7 @@ from graphrun.runtime import Emit, Output, Source, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, VideoFrame
 
+from ..common.inputs import announce_input
 from .image import ImageParams, to_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -55,7 +56,7 @@ class ImageFolder(Source):
     frame = Output(FRAME, doc="VideoFrame: HxWx3 uint8 RGB, name = file stem")
 
     class Params(ImageParams):
-        path: str = Field(..., description="folder of images")
+        path: str = Field(..., description="folder of images", json_schema_extra={"input": "folder"})
         pattern: str = Field("*.jpg", description="glob of the frame files (default *.jpg, else *.png)")
         fps: float = Field(30.0, gt=0, le=1000, description="frame rate for pts and realtime pacing")
         start: int = Field(0, ge=0, description="skip this many files first")
@@ -75,7 +76,7 @@ class ImageFolder(Source):
         return self._files
 
     def setup(self, ctx):
-        self.files()
+        announce_input(ctx, "image_folder", path=self.params.path, fps=self.params.fps, frames=len(self.files()))
 
     def fps(self):
         return self.params.fps

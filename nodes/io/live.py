@@ -15,6 +15,7 @@ from graphrun.runtime import Emit, Output, Source, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, VideoFrame
 
+from ..common.alerts import os_words, warn
 from .decode import pyav_rgb
 from .image import ImageParams, to_image
 
@@ -153,7 +154,7 @@ class StreamURL(Source):
             if time.monotonic() - t >= p.timeout * 0.95:
                 raise UserInputError(f"cannot open stream {p.url}: no answer within {p.timeout:g} s "
                                      f"(timeout)") from None
-            raise UserInputError(f"cannot open stream {p.url}: {exc}") from None
+            raise UserInputError(f"cannot open stream {p.url}: {os_words(exc)}") from None
         if not self._c.streams.video:
             self.close()
             raise UserInputError(f"no video stream in {p.url}")
@@ -181,7 +182,7 @@ class StreamURL(Source):
                 try:
                     frames = pkt.decode()
                 except av.error.InvalidDataError as exc:
-                    ctx.log(f"warning: {p.url}: skipped a damaged packet ({exc})")
+                    ctx.log(f"warning: {p.url}: skipped a damaged packet ({os_words(exc)})")
                     continue
                 for fr in frames:
                     t = fr.time if fr.time is not None else i / (self.fps() or 30.0)
@@ -193,7 +194,7 @@ class StreamURL(Source):
                     if p.max_frames is not None and i >= p.max_frames:
                         return
         except av.error.FFmpegError as exc:  # connection lost, read timeout
-            ctx.log(f"warning: {p.url}: stream ended after {i} frames ({exc})")
+            warn(ctx, f"{p.url}: stream ended after {i} frames ({os_words(exc)})")
 
     def close(self):
         c, self._c = self._c, None

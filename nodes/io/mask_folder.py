@@ -16,6 +16,8 @@ from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, MASK, PROB_MAP
 
+from ..common.alerts import os_words
+
 
 def load_label_image(path: Path) -> tuple[np.ndarray, str]:
     """Read a mask PNG. Returns (array, mode): 'palette' / 'grey' (H,W) or 'rgb' (H,W,3)."""
@@ -35,7 +37,7 @@ def load_label_image(path: Path) -> tuple[np.ndarray, str]:
                 return np.array(im.convert("L")), "grey"
             return np.array(im.convert("RGB")), "rgb"
     except (OSError, ValueError) as exc:
-        raise UserInputError(f"cannot read mask {path}: {exc}") from None
+        raise UserInputError(f"cannot read mask {path}: {os_words(exc)}") from None
 
 
 @register("mask_folder")
@@ -55,7 +57,8 @@ class MaskFolder(Node):
     stateless = True
 
     class Params(NodeParams):
-        path: str = Field(..., description="folder of <frame name><suffix> files")
+        path: str = Field(..., description="folder of <frame name><suffix> files",
+                          json_schema_extra={"input": "folder"})
         suffix: str = Field(".png", description="file extension appended to the frame name")
         kind: Literal["auto", "binary", "probability"] = Field(
             "auto", description="auto: palette or {0,255}-only -> binary, else probability")

@@ -32,6 +32,8 @@ from pydantic import Field
 from graphrun.runtime import Emit, NodeParams, Output, Source, register
 from graphrun.runtime.types import FRAME, MASK, VideoFrame
 
+from ..common.inputs import announce_input
+
 
 @dataclass(frozen=True)
 class _Obj:
@@ -245,6 +247,8 @@ class SyntheticScene(Source):
 
     def setup(self, ctx) -> None:
         self.scene = Scene(self.params)
+        p = self.params
+        announce_input(ctx, "synthetic_scene", path=f"synthetic scene (seed {p.seed})", fps=p.fps, frames=p.frames)
 
     def generate(self, ctx) -> Iterator[Emit]:
         import torch

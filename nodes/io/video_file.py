@@ -8,6 +8,8 @@ from pydantic import Field
 from graphrun.runtime import Emit, Output, Source, register
 from graphrun.runtime.types import FRAME, VideoFrame
 
+from ..common.alerts import warn
+from ..common.inputs import announce_input
 from .image import ImageParams, to_image
 
 
@@ -25,7 +27,7 @@ class VideoFile(Source):
     frame = Output(FRAME, doc="VideoFrame: HxWx3 uint8 RGB (numpy, or torch with as_tensor)")
 
     class Params(ImageParams):
-        path: str = Field(..., description="video file (mp4, mkv, avi, mov, ...)")
+        path: str = Field(..., description="video file (mp4, mkv, avi, mov, ...)", json_schema_extra={"input": "file"})
         backend: Literal["auto", "pyav", "decord", "opencv"] = Field(
             "auto", description="decoder: auto = PyAV if installed, else OpenCV, else decord")
         threads: int = Field(0, ge=0, le=64, description="decoder threads, 0 = automatic")
@@ -35,11 +37,12 @@ class VideoFile(Source):
     def __init__(self, params=None, **kw):
         super().__init__(params, **kw)
         self._dec = None
-        self._log = None
+        self._ctx = None
 
     def _warn(self, msg: str) -> None:
-        if self._log is not None:
-            self._log(f"warning: {msg}")
+        """A decoding problem: logged, and kept in the run's warnings (the report shows them)."""
+        if self._ctx is not None:
+            warn(self._ctx, msg)
         else:
             from .decode import _default_warn
             _default_warn(msg)
@@ -53,8 +56,10 @@ class VideoFile(Source):
         return self._dec
 
     def setup(self, ctx):
-        self._log = ctx.log
-        self._decoder()  # a missing or unreadable file fails here, before any frame flows
+        self._ctx = ctx
+        dec = self._decoder()  # a missing or unreadable file fails here, before any frame flows
+        announce_input(ctx, "video_file", path=self.params.path, fps=dec.fps, frames=self.length(),
+                       backend=dec.name)
 
     def fps(self):
         return self._decoder().fps

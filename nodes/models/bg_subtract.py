@@ -15,6 +15,7 @@ from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, PROB_MAP, SCALAR
 
 from ..common import rgb_uint8
+from ..common.size import SizeWatch
 
 
 @register("bg_subtract")
@@ -63,14 +64,19 @@ class BgSubtract(Node):
 
         self._cv2 = cv2
         p = self.params
-        self.model = cv2.createBackgroundSubtractorMOG2(history=p.history, varThreshold=p.var_threshold,
-                                                        detectShadows=False)
-        self.seen = 0
-        self.plated = False
-        self.shifts: list[float] = []
+        self._new_model()
+        self._sizes = SizeWatch("background model restarted")
         ell = cv2.MORPH_ELLIPSE
         self.k_open = cv2.getStructuringElement(ell, (p.open_px, p.open_px)) if p.open_px > 1 else None
         self.k_close = cv2.getStructuringElement(ell, (p.close_px, p.close_px)) if p.close_px > 1 else None
+
+    def _new_model(self) -> None:
+        p = self.params
+        self.model = self._cv2.createBackgroundSubtractorMOG2(history=p.history, varThreshold=p.var_threshold,
+                                                              detectShadows=False)
+        self.seen = 0
+        self.plated = False
+        self.shifts: list[float] = []
 
     def _resize(self, img: np.ndarray) -> np.ndarray:
         if self.params.scale >= 1.0:
@@ -116,6 +122,8 @@ class BgSubtract(Node):
     def process(self, ctx, frame, background=None):
         cv2, p = self._cv2, self.params
         full = rgb_uint8(frame.image)
+        if self._sizes.changed(ctx, full.shape):
+            self._new_model()
         img = self._resize(full)
         if background is not None and self.seen == 0:
             self._init_from_plate(self._resize(rgb_uint8(background.image)), img)

@@ -9,6 +9,7 @@ from pydantic import Field
 from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.types import MASK, PROB_MAP, RECORD
 
+from ..common.size import SizeWatch
 from .ops import gaussian_blur, pick_threshold
 
 
@@ -38,9 +39,12 @@ class AdaptiveThreshold(Node):
 
     def setup(self, ctx):
         self._areas: deque = deque(maxlen=self.params.window)
+        self._sizes = SizeWatch("area history reset")
 
     def process(self, ctx, prob, warped=None):
         p = self.params
+        if self._sizes.changed(ctx, prob.shape):
+            self._areas.clear()
         x = gaussian_blur(prob.to(ctx.device).float(), p.smooth_sigma)
         if warped is not None and tuple(warped.shape) == tuple(x.shape):
             target = float((warped >= 0.5).sum())

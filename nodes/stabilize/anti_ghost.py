@@ -11,6 +11,7 @@ from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.types import MASK, PROB_MAP, RECORD, SCALAR
 
 from ..common import to_numpy
+from ..common.size import SizeWatch
 from .ops import component_support
 
 
@@ -44,11 +45,14 @@ class AntiGhost(Node):
     def setup(self, ctx):
         self._streak: Optional[np.ndarray] = None
         self._confidence = 1.0
+        self._sizes = SizeWatch("miss streaks reset")
 
     def process(self, ctx, mask, prob, raw=None, score=None):
         p = self.params
         dev = ctx.device
         m = to_numpy(mask).astype(bool)
+        if self._sizes.changed(ctx, m.shape):
+            self._streak = None
         if raw is None and score is None:
             evidence_global = 1.0
             lab, support = None, None

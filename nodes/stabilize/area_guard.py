@@ -11,6 +11,7 @@ from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.types import FLOW, MASK, RECORD
 
 from ..common import to_cpu, to_numpy
+from ..common.size import SizeWatch
 from .ops import gate_components, warp
 
 
@@ -46,10 +47,14 @@ class AreaGuard(Node):
         self._counter: Optional[np.ndarray] = None
         self._prev: Optional[np.ndarray] = None
         self._held = 0
+        self._sizes = SizeWatch("previous mask and counters reset")
 
     def process(self, ctx, mask, flow=None):
         p = self.params
         m = to_numpy(mask).astype(bool)
+        if self._sizes.changed(ctx, m.shape):
+            self._prev = self._counter = None
+            self._held = 0
         prev = counter = None
         if self._prev is not None and self._prev.shape == m.shape:
             prev, counter = self._prev, self._counter

@@ -9,6 +9,8 @@ from pydantic import Field
 from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.types import PROB_MAP
 
+from ..common.size import SizeWatch
+
 
 @register("ema")
 class EMA(Node):
@@ -28,10 +30,13 @@ class EMA(Node):
 
     def setup(self, ctx):
         self._state: Optional[torch.Tensor] = None
+        self._sizes = SizeWatch("average restarted")
 
     def process(self, ctx, prob):
         x = prob.to(ctx.device).float()
         s = self._state
+        if self._sizes.changed(ctx, x.shape):
+            s = None
         if s is None or s.shape != x.shape or ctx.skipped > self.params.reset_after:
             s = x
         else:

@@ -16,6 +16,7 @@ from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.types import FLOW, FRAME, TENSOR
 
 from ..common import DIS_PRESETS, remap_flow, resize_flow, resize_gray, to_gray
+from ..common.size import SizeWatch
 
 
 def fb_error(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
@@ -94,10 +95,12 @@ class OpticalFlow(Node):
         self._est: Optional[FlowEstimator] = None
         self._prev: Optional[np.ndarray] = None
         self._size = None
+        self._sizes = SizeWatch("flow restarts (zero flow)")
 
     def process(self, ctx, frame):
         gray = to_gray(frame.image)
         h, w = gray.shape
+        self._sizes.changed(ctx, gray.shape)
         if self._est is None or self._size != (h, w):
             p = self.params
             scale = min(p.scale, p.max_width / w) if p.max_width > 0 else p.scale

@@ -1,0 +1,36 @@
+"""What each figure of a stabilization report means, in words (the report prints these)."""
+
+SUMMARY_ROWS = [  # key, label, better ("+" higher, "-" lower, "" neither)
+    ("J", "J (IoU with ground truth)", "+"),
+    ("F", "F (boundary accuracy)", "+"),
+    ("consecutive_iou", "IoU between consecutive frames", "+"),
+    ("warp_iou", "IoU with the flow-warped previous mask", "+"),
+    ("l1", "pixels that flip between consecutive frames", "-"),
+    ("area_cv", "mask area coefficient of variation", "-"),
+    ("ghost_frames", "ghost frames (mask where the object has left)", "-"),
+    ("ghost_pixels", "ghost pixels", "-"),
+    ("fidelity", "fidelity (IoU of the stabilized mask with the raw one)", ""),
+]
+
+EXPLAIN = {
+    "J": "Intersection over union of the mask with the ground truth, averaged over frames (two empty masks "
+         "count as 1). Accuracy: 1 is perfect.",
+    "F": "DAVIS boundary F-measure: how well the mask's contour matches the ground truth's, within 0.8% of the "
+         "image diagonal. Accuracy of the outline.",
+    "consecutive_iou": "IoU of each mask with the previous frame's mask. 1 = nothing changed. A moving object "
+                       "lowers it even when every mask is perfect: compare with the ground truth's own value.",
+    "warp_iou": "IoU of each mask with the previous mask moved along the optical flow between the two frames: "
+                "stability that does not punish motion. Flicker and jumps lower it.",
+    "l1": "Fraction of the pixels whose mask value flips between consecutive frames (flicker). Lower is steadier.",
+    "area_cv": "Standard deviation of the mask area over its mean: how much the mask's size pumps over the run.",
+    "ghost_frames": "After an object leaves (by the ground truth), the longest run of frames its mask lingers.",
+    "ghost_pixels": "Mask pixels left where objects had already gone, summed over the run.",
+    "fidelity": "Mean IoU of the stabilized mask with the raw mask of the same frame: how much of what the "
+                "segmenter says the stabilizer keeps. Near 1: it only smooths; low: it drifted away from the "
+                "segmenter (or, with ground truth, it fixed many raw errors: check J).",
+}
+
+COLUMNS = {"raw": "raw: the per-frame segmenter's masks",
+           "stabilized": "stabilized: after temporal stabilization",
+           "gt": "ground truth: the figures of the true masks themselves (how much the object really moves; "
+                 "a stabilized value far above it means lag, not stability)"}
