@@ -1,6 +1,8 @@
 """Errors a user can cause. The CLI prints them as one line and exits non-zero."""
 from __future__ import annotations
 
+import re
+
 
 class GraphError(Exception):
     """A problem with a graph file, a node's parameters or a link: found before any frame flows."""
@@ -12,7 +14,8 @@ class NodeError(Exception):
     def __init__(self, node: str, index: int, cause: BaseException, stage: str | None = None):
         self.node, self.index, self.cause = node, index, cause
         where = stage or (f"frame {index}" if index >= 0 else "setup")
-        what = str(cause) if isinstance(cause, UserInputError) else f"{type(cause).__name__}: {cause}"
+        text = re.sub(r"\[Errno -?\d+\] ", "", str(cause))       # the system's words, not its numbers
+        what = text if isinstance(cause, UserInputError) else f"{type(cause).__name__}: {text}"
         super().__init__(f"node '{node}' failed at {where}: {what}")
 
     @property

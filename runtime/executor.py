@@ -300,6 +300,9 @@ class Segment:
             self.step(index, pts, t0, vals, evs, lane.runners, self.n_heads)
             self.export(index, pts, t0, vals, evs)
             admission.done()
+            if not index & 4095:
+                for stats in session.stats.values():
+                    stats.compact()
             yield
         self.flush(lane.runners, vals, evs)
 

@@ -9,9 +9,19 @@ from typing import Optional
 
 import numpy as np
 
+SAMPLES_KEPT = 100_000    # per series: beyond this, every other sample is dropped (memory stays bounded)
+
 
 def _pct(values, q: float) -> Optional[float]:
     return float(np.percentile(np.frombuffer(values, dtype=np.float64), q)) if len(values) else None
+
+
+def decimate(samples: array) -> tuple[float, int]:
+    """Drop every other sample, in place (the writers keep their reference): the sum and count
+    of what was dropped, so totals and means stay exact; percentiles come from what is kept."""
+    dropped = samples[1::2]
+    del samples[1::2]
+    return float(sum(dropped)), len(dropped)
 
 
 class NodeStats:
@@ -28,6 +38,14 @@ class NodeStats:
         self.queue_samples = 0
         self.queue_max = 0
         self.lock = threading.Lock()
+        self._dropped_sum, self._dropped_n = 0.0, 0     # durations decimated away (see ``compact``)
+
+    def compact(self) -> None:
+        """Keep the durations bounded on long or live runs."""
+        if len(self.durations) > SAMPLES_KEPT:
+            s, n = decimate(self.durations)
+            self._dropped_sum += s
+            self._dropped_n += n
 
     def sample_queue(self, depth: int) -> None:
         self.queue_sum += depth
@@ -38,10 +56,11 @@ class NodeStats:
     def summary(self) -> dict:
         d = self.durations
         ms = lambda v: None if v is None else round(v * 1e3, 3)  # noqa: E731
+        total, count = float(sum(d)) + self._dropped_sum, len(d) + self._dropped_n
         return {
             "packets": self.packets, "empty": self.empty, "drops": self.drops, "errors": self.errors,
-            "total_s": round(float(sum(d)), 4),
-            "mean_ms": ms(float(np.mean(np.frombuffer(d, dtype=np.float64))) if len(d) else None),
+            "total_s": round(total, 4),
+            "mean_ms": ms(total / count if count else None),
             "p50_ms": ms(_pct(d, 50)), "p99_ms": ms(_pct(d, 99)),
             "queue_mean": round(self.queue_sum / self.queue_samples, 2) if self.queue_samples else 0.0,
             "queue_max": self.queue_max,
@@ -84,6 +103,8 @@ class FrameTracker:
             t0 = self.admitted.pop(index)
             self.latencies.append(now - t0)
             self.completed += 1
+            if len(self.latencies) > SAMPLES_KEPT:
+                decimate(self.latencies)
         if self.on_done:
             self.on_done()
 

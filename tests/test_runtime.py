@@ -320,3 +320,20 @@ def test_finish_knows_the_expected_frames_and_whether_the_run_was_cut_short():
     next(it)
     it.close()
     assert FinishProbe.seen == {"expected": 1000, "interrupted": True}
+
+
+def test_long_runs_keep_timing_samples_bounded_with_exact_totals(monkeypatch):
+    from graphrun.runtime import stats as stats_mod
+    monkeypatch.setattr(stats_mod, "SAMPLES_KEPT", 1000)
+    s = stats_mod.NodeStats("n")
+    for _ in range(5000):
+        s.durations.append(0.002)
+        s.compact()
+    assert len(s.durations) <= 1000
+    summary = s.summary()
+    assert summary["total_s"] == 10.0 and summary["mean_ms"] == 2.0 and summary["p50_ms"] == 2.0
+
+
+def test_node_errors_show_the_systems_words_not_errno_numbers():
+    err = NodeError("src", 3, FileNotFoundError(2, "No such file or directory", "a.mp4"))
+    assert "Errno" not in str(err) and "No such file or directory" in str(err)
