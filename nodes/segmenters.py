@@ -14,6 +14,7 @@ import torch
 from pydantic import Field
 
 from graphrun.runtime import Input, Node, NodeParams, Output, register
+from graphrun.runtime.cache import shared
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, INSTANCES, PROB_MAP, SCALAR, Instances
 
@@ -219,12 +220,20 @@ class MaskRCNN(Node):
         half: bool = Field(False, description="run in float16 on CUDA")
 
     def setup(self, ctx) -> None:
-        from torchvision.models.detection import maskrcnn_resnet50_fpn
-
         p = self.params
         cats = _coco_categories()
         self.categories = cats
         self.class_id = self._class_id(p.class_name, cats)
+        self.device = torch.device(ctx.device)
+        self.dtype = torch.float16 if (p.half and self.device.type == "cuda") else torch.float32
+        key = ("maskrcnn", p.weights.strip(), p.min_size, p.max_size, min(p.score_threshold, 0.05), p.max_detections,
+               str(self.device), str(self.dtype))
+        self.model = shared(key, lambda: self._build_model(p, cats).eval().to(self.device, self.dtype))
+
+    def _build_model(self, p, cats):
+        """The model with its weights: the slow part of setup, built once per process (runtime.cache)."""
+        from torchvision.models.detection import maskrcnn_resnet50_fpn
+
         kw = dict(weights=None, weights_backbone=None, num_classes=len(cats),
                   min_size=p.min_size, max_size=p.max_size, box_score_thresh=min(p.score_threshold, 0.05),
                   box_detections_per_img=p.max_detections)
@@ -248,9 +257,7 @@ class MaskRCNN(Node):
                 first = str(exc).strip().splitlines()[0][:200]
                 raise UserInputError(f"maskrcnn: {path} is not a maskrcnn_resnet50_fpn state_dict "
                                      f"with {len(cats)} classes ({first})") from None
-        self.device = torch.device(ctx.device)
-        self.dtype = torch.float16 if (p.half and self.device.type == "cuda") else torch.float32
-        self.model = model.eval().to(self.device, self.dtype)
+        return model
 
     @staticmethod
     def _class_id(name, cats) -> int:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from .plan import write_atomic
 
-ROW_COLUMNS = ("name", "input", "status", "error", "frames", "fps", "seconds", "wall_s", "report", "sets", "worker",
-               "finished", "resumed")
+ROW_COLUMNS = ("name", "input", "status", "error", "frames", "fps", "seconds", "setup_s", "wall_s", "report", "sets",
+               "worker", "finished", "resumed")
 METRIC_ORDER = ("objective", "J", "F", "warp_iou", "consecutive_iou", "l1", "area_cv", "fidelity", "ghost_frames",
                 "ghost_pixels")
 STREAM_ORDER = ("stabilized", "raw", "gt")
@@ -193,7 +193,8 @@ def plot_png(rows: list) -> str:
             ax.hist([d[2] for d in data], bins=40, color="#2c7fb8")
             ax.set_xlabel(key)
             ax.set_ylabel("inputs")
-    ax.set_title(f"{key.split('.')[-1]} per input ({n} inputs)", fontsize=10, pad=18 if raw_key and n <= BAR_LIMIT else 6)
+    legend_above = raw_key and n <= BAR_LIMIT
+    ax.set_title(f"{key.split('.')[-1]} per input ({n} inputs)", fontsize=10, pad=18 if legend_above else 6)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -231,7 +232,10 @@ document.querySelectorAll("#rows th").forEach((th, col) => th.addEventListener("
   const dir = th.classList.contains("asc") ? -1 : 1;
   document.querySelectorAll("#rows th").forEach(h => h.classList.remove("asc", "desc"));
   th.classList.add(dir > 0 ? "asc" : "desc");
-  const value = tr => {{ const td = tr.children[col]; return td.dataset.v !== undefined ? td.dataset.v : td.textContent; }};
+  const value = tr => {{
+    const td = tr.children[col];
+    return td.dataset.v !== undefined ? td.dataset.v : td.textContent;
+  }};
   const rows = Array.from(body.rows);
   rows.sort((a, b) => {{
     const x = value(a), y = value(b), nx = parseFloat(x), ny = parseFloat(y);

@@ -54,8 +54,8 @@ class Job:
 def base_row(job: Job) -> dict:
     """A row with the input's identity and nothing measured yet."""
     return {"name": job.name, "input": job.item.value, "sets": list(job.item.sets), "status": "failed",
-            "error": "", "frames": 0, "fps": 0.0, "seconds": 0.0, "wall_s": 0.0, "metrics": {}, "report": "",
-            "warnings": [], "worker": f"{socket.gethostname()}:{os.getpid()}", "finished": ""}
+            "error": "", "frames": 0, "fps": 0.0, "seconds": 0.0, "setup_s": None, "wall_s": 0.0, "metrics": {},
+            "report": "", "warnings": [], "worker": f"{socket.gethostname()}:{os.getpid()}", "finished": ""}
 
 
 def run_job(job: Job) -> dict:
@@ -78,7 +78,7 @@ def run_job(job: Job) -> dict:
             result = graph.run(out=folder, log=logs.append, **job.run)
         logs += [f"warning: {w.message}" for w in caught if issubclass(w.category, UserWarning)]
         stats = result.stats
-        row.update(frames=stats["frames"], fps=stats["fps"], seconds=stats["seconds"],
+        row.update(frames=stats["frames"], fps=stats["fps"], seconds=stats["seconds"], setup_s=stats["setup_s"],
                    metrics=published_metrics(stats.get("results", {})))
         if (folder / "report.html").is_file():
             row["report"] = f"{job.name}/report.html"
