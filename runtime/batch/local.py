@@ -1,9 +1,12 @@
 """``--executor local``: a pool of warm worker processes on this machine, one graph run at a time each.
 
-Workers are spawned once, import graphrun (torch, OpenCV, the nodes) once and run input after
-input, so start-up and model loads (``runtime.cache.shared``) are paid once per worker, not per
-input. Each run's library pools get ``threads`` threads (cores // jobs), so the workers share the
-cores without oversubscription.
+Workers are forked from a fork server that imported graphrun's node library (torch, OpenCV,
+PyAV, ...) once, so N workers cost one import, made while the driver checks the graph; the server
+never touched CUDA, so workers may use it (a plain fork of the driver could not). Workers then
+run input after input, so start-up and model loads (``runtime.cache.shared``) are paid once per
+worker, not per input. Each run's library pools get ``threads`` threads (cores // jobs), so the
+workers share the cores without oversubscription. Where there is no fork server (Windows),
+workers are spawned and import on their own.
 
 Workers sit in their own process group: a Ctrl-C in the terminal reaches only the driver, which
 decides (first: no new inputs, running ones finish; second: it forwards SIGINT, the running
@@ -26,7 +29,8 @@ CRASHED = "the worker process died while running this input (a crash in a native
 
 
 def _warm_worker(threads: int) -> None:
-    """Initializer of a worker process: own process group, SIGINT left to the run, imports done."""
+    """Initializer of a worker process: own process group, SIGINT left to the run, imports done
+    (already, when forked from the fork server)."""
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # between runs; a run installs its own handler
     import cv2
@@ -38,6 +42,15 @@ def _warm_worker(threads: int) -> None:
 
 def _ready() -> int:
     return os.getpid()
+
+
+def _context():
+    """A fork server preloading the node library where the platform has one, else spawn."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["graphrun.nodes"])
+    return ctx
 
 
 class LocalExecutor:
@@ -54,8 +67,8 @@ class LocalExecutor:
 
     def start(self) -> None:
         """Spawn the workers; they warm up (imports) while the driver goes on."""
-        self._pool = ProcessPoolExecutor(self.slots, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_warm_worker, initargs=(self.threads,))
+        self._pool = ProcessPoolExecutor(self.slots, mp_context=_context(), initializer=_warm_worker,
+                                         initargs=(self.threads,))
         for _ in range(self.slots):
             self._pool.submit(_ready)
 
