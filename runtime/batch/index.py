@@ -23,7 +23,7 @@ METRIC_ORDER = ("objective", "J", "F", "warp_iou", "consecutive_iou", "l1", "are
                 "ghost_pixels")
 STREAM_ORDER = ("stabilized", "raw", "gt")
 PAIRED = ("warp_iou", "J", "consecutive_iou")   # raw vs stabilized, the first the graph published
-HTML_METRICS = 14
+HTML_METRICS = 10    # metric columns on the page (summary.csv has them all)
 BAR_LIMIT = 60       # more inputs than this: a scatter plot instead of one bar per input
 
 
@@ -85,21 +85,21 @@ def to_html(rows: list, info: dict) -> str:
     raw_key, key = key_metric(rows)
     metrics = [m for m in metric_columns(rows) if not m.startswith("gt.") and not m.endswith("ghost_pixels")]
     metrics = metrics[:HTML_METRICS]
-    head = ["#", "input", "status", "frames", "frames/s", "seconds"] + metrics
-    gain = f"gain {key.split('.')[-1]}" if raw_key else None
+    head = ["#", "input", "report", "status", "frames", "frames/s", "seconds"] + metrics
+    gain = f"gain.{key.split('.')[-1]}" if raw_key else None
     if gain:
         head.append(gain)
-    head += ["report", "error"]
+    head.append("error")
     body = []
     for rank, r in enumerate(ranked(rows), start=1):
         m = r.get("metrics", {})
-        cells = [_cell(rank), _link_cell(r["name"], f"{r['name']}/", r.get("input", "")), _status_cell(r),
+        cells = [_cell(rank), _link_cell(r["name"], f"{r['name']}/", r.get("input", "")),
+                 _link_cell("report", r["report"]) if r.get("report") else _cell(None), _status_cell(r),
                  _cell(r.get("frames")), _cell(r.get("fps")), _cell(r.get("seconds"))]
         cells += [_cell(m.get(k)) for k in metrics]
         if gain:
             a, b = m.get(raw_key), m.get(key)
             cells.append(_cell(None if a is None or b is None else round(b - a, 6)))
-        cells.append(_link_cell("report", r["report"]) if r.get("report") else _cell(None))
         cells.append(f"<td class=\"err\">{html.escape(r.get('error') or '')}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     counts = _counts(rows)
@@ -114,9 +114,15 @@ def to_html(rows: list, info: dict) -> str:
     img = f'<p><img alt="metrics across inputs" src="data:image/png;base64,{plot}"></p>' if plot else ""
     return PAGE.format(
         title=html.escape(f"graphrun batch: {info.get('graph', '')}"), summary=summary, img=img,
-        order=order_note, head="".join(f"<th>{html.escape(h)}</th>" for h in head), body="\n".join(body),
+        order=order_note, head="".join(f"<th>{_header(h)}</th>" for h in head), body="\n".join(body),
         graph=html.escape(str(info.get("graph_file") or info.get("graph", ""))),
         sets=html.escape(" ".join(info.get("sets") or []) or "none"))
+
+
+def _header(name: str) -> str:
+    """A column title, broken after the stream (``stabilized.<br>warp_iou``) to keep columns narrow."""
+    stream, dot, metric = name.rpartition(".")
+    return f"{html.escape(stream)}.<br>{html.escape(metric)}" if dot else html.escape(name)
 
 
 def _counts(rows: list) -> dict:
@@ -208,7 +214,7 @@ PAGE = """<!doctype html>
 body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
 table {{ border-collapse: collapse; font-size: 13px; }}
 th, td {{ border: 1px solid #ddd; padding: 3px 7px; }}
-th {{ background: #f3f3f3; cursor: pointer; position: sticky; top: 0; white-space: nowrap; }}
+th {{ background: #f3f3f3; cursor: pointer; position: sticky; top: 0; vertical-align: bottom; }}
 th.asc::after {{ content: " \\25B2"; }} th.desc::after {{ content: " \\25BC"; }}
 td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 td.ok {{ color: #1a7f37; }} td.failed {{ color: #c62828; font-weight: bold; }}
