@@ -202,6 +202,22 @@ def test_resume_on_the_command_line_skips_the_done_inputs_and_runs_the_failed_on
     assert json.loads((out / "summary.json").read_text())["rows"][1]["resumed"] is True
 
 
+def test_a_graph_built_in_python_runs_each_csv_row_with_its_own_set_values(tmp_path, videos):
+    g = graphrun.Graph("built", vars={"input": "none.mp4"})
+    src = g.add("video_file", name="src", path="${input}")
+    seg = g.add("bg_subtract", name="seg")
+    m = g.add("metrics", name="m")
+    g.connect(src.frame, seg.frame)
+    g.connect(src.frame, m.frame)
+    g.connect(seg.prob, m.raw)
+    g.connect(seg.prob, m.stabilized)
+    (tmp_path / "list.csv").write_text(f"input,src.max_frames\n{videos / 'clip0.mp4'},\n{videos / 'clip0.mp4'},12\n")
+    result = graphrun.batch(g, tmp_path / "list.csv", out=tmp_path / "out", jobs=2)
+    assert result.exit_code == 0
+    assert sorted((r["name"], r["frames"], r["sets"]) for r in result.rows) == [
+        ("clip0", 30, []), ("clip0-2", 12, ["src.max_frames=12"])]
+
+
 def test_a_graph_that_does_not_read_the_input_is_a_one_line_error_and_exit_code_2(tmp_path, videos, capsys):
     graph = tmp_path / "fixed.yaml"
     graph.write_text(TINY.replace('"${input}"', str(videos / "clip0.mp4")))

@@ -100,7 +100,8 @@ def batch(graph: Any, inputs: str | Path | Iterable, out: str | Path, *, executo
     ``summary.csv``, ``summary.json`` for all.
 
     Args:
-        graph: a graph file, a shipped graph's name, or a ``graphrun.Graph``.
+        graph: a graph file, a shipped graph's name, or a ``graphrun.Graph`` (its nodes must be
+            registered kinds, importable by the workers: a Node class defined in ``__main__`` is not).
         inputs: files, folders of videos, globs, list files (.txt, .csv with per-input ``--set``
             columns) or values, or ``BatchInput`` objects (see ``graphrun.runtime.batch.inputs``).
         out: the batch folder; on Ray it must be visible to every worker (shared filesystem, bucket).
@@ -132,8 +133,10 @@ def batch(graph: Any, inputs: str | Path | Iterable, out: str | Path, *, executo
     sets = tuple(str(s) for s in (set or ()))
     graph_ref = graph.spec.copy() if isinstance(graph, Graph) else str(find_graph(graph).resolve())
     spec = prepare(read_spec(graph_ref), list(sets))
-    items = _inputs(inputs)
     out = Path(out).expanduser().resolve()
+    items = [i for i in _inputs(inputs) if not _inside(i.value, out)]   # not the outputs of an earlier batch
+    if not items:
+        raise UserInputError(f"no inputs outside the batch folder {out}")
     manifest = read_manifest(out)
     if resume and manifest.get("graph") not in (None, spec.name):
         raise UserInputError(f"{out} holds a batch of graph '{manifest['graph']}', not '{spec.name}': use another "
@@ -243,6 +246,11 @@ def _inputs(inputs) -> list:
     found = discover([str(i) for i in inputs if not isinstance(i, BatchInput)]) if len(given) < len(inputs) else []
     unique = {i.key: i for i in [*found, *given]}
     return sorted(unique.values(), key=lambda i: i.key)
+
+
+def _inside(value: str, folder: Path) -> bool:
+    path = Path(value)
+    return path.is_absolute() and path.is_relative_to(folder)
 
 
 def check_uses_input(spec, input_var: str) -> None:

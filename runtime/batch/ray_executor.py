@@ -54,7 +54,7 @@ class RayExecutor:
                     ray.init(address=self.address, logging_level=logging.WARNING)
                 else:
                     ray.init(num_cpus=self.local_cpus, include_dashboard=False, logging_level=logging.WARNING)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
+            except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the user needs one line
                 where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
                 raise UserInputError(f"cannot start or reach {where}: {one_line(exc)}") from None
             self._owned = True
