@@ -133,20 +133,24 @@ def bench_graph(label: str, graph: str, sets: list[str], clips: list[Path], jobs
     out = OUT / label
     if out.exists():
         shutil.rmtree(out)
-    results = [("sequential command lines", sequential(graph, sets, clips, out / "sequential")),
-               (f"batch --executor local --jobs {jobs}", batched(graph, sets, clips, out / "local", "--jobs", str(jobs)))]
+    runs = [("sequential command lines", lambda: sequential(graph, sets, clips, out / "sequential")),
+            (f"batch --executor local --jobs {jobs}", lambda: batched(graph, sets, clips, out / "local",
+                                                                       "--jobs", str(jobs)))]
     if ray_address is not None:
-        results.append(("batch --executor ray (starts Ray)", batched(graph, sets, clips, out / "ray", "--executor", "ray")))
-        results.append(("batch --executor ray --address (running)",
-                        batched(graph, sets, clips, out / "ray-running", "--executor", "ray", "--address", ray_address)))
-    return results
+        runs.append(("batch --executor ray (starts Ray)",
+                     lambda: batched(graph, sets, clips, out / "ray", "--executor", "ray")))
+        runs.append(("batch --executor ray --address (running)",
+                     lambda: batched(graph, sets, clips, out / "ray-running", "--executor", "ray",
+                                     "--address", ray_address)))
+    return [(mode, run()) for mode, run in runs]
 
 
 def report(label: str, n: int, results: list) -> None:
     base = results[0][1]["wall"]
     local = results[1][1]["wall"]
     print(f"\n{label}: {n} clips")
-    print(f"{'mode':<42} {'wall s':>7} {'speedup':>8} {'vs local':>9} {'ok':>4} {'s/input':>8} {'setup s first/later':>20}")
+    print(f"{'mode':<42} {'wall s':>7} {'speedup':>8} {'vs local':>9} {'ok':>4} {'s/input':>8} "
+          f"{'setup s first/later':>20}")
     for mode, r in results:
         setup = "" if r["setup"] is None else (f"{r['setup'][0]:.2f} / " +
                                                 ("-" if r["setup"][1] is None else f"{r['setup'][1]:.2f}"))

@@ -7,8 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-import graphrun
 import pytest
+
+import graphrun
 from graphrun.runtime import cache
 from graphrun.runtime.batch import check_uses_input
 from graphrun.runtime.batch.inputs import BatchInput, discover

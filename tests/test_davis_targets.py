@@ -59,7 +59,7 @@ def test_davis_graph_run_by_the_runtime_improves_car_shadow(tmp_path):
     from graphrun.runtime.run import run_graph
 
     graph = Path(__file__).resolve().parents[1] / "graphs" / "davis.yaml"
-    stats = run_graph(graph, overrides=["vars.seq=car-shadow", "overlay.enabled=false", "report.enabled=false"],
+    stats = run_graph(graph, overrides=["vars.seq=car-shadow", "out.overlay.enabled=false", "out.report.enabled=false"],
                       out_dir=tmp_path, device="cpu", log=lambda m: None).stats
     summary = stats["results"]["metrics"]
     assert stats["frames"] == 40 and stats["drops"] == 0

@@ -145,8 +145,8 @@ def test_stabilize_graph_runs_end_to_end_and_beats_the_raw_masks(tmp_path):
     from graphrun.runtime.run import run_graph
 
     run_graph(Path(__file__).resolve().parents[1] / "graphs" / "stabilize.yaml",
-              overrides=["source.frames=40", "overlay.enabled=false", "report.enabled=false",
-                         "raw_masks.enabled=false"],
+              overrides=["source.frames=40", "out.overlay.enabled=false", "out.report.enabled=false",
+                         "out.raw_masks.enabled=false"],
               out_dir=tmp_path, quiet=True)
     data = json.loads((tmp_path / "metrics.json").read_text())
     s = data["summary"]

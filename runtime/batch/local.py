@@ -34,8 +34,9 @@ def _warm_worker(threads: int) -> None:
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # between runs; a run installs its own handler
     import cv2
-    import graphrun.nodes  # noqa: F401 - registers the node kinds (imports torch, OpenCV, ...)
     import torch
+
+    import graphrun.nodes  # noqa: F401 - registers the node kinds (imports torch, OpenCV, ...)
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
 
