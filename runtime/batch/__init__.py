@@ -158,8 +158,11 @@ def batch(graph: Any, inputs: str | Path | Iterable, out: str | Path, *, executo
             "input_var": input_var, "sets": list(sets), "executor": executor}
 
     def prepare_out() -> None:                    # once the graph is known to be good
-        out.mkdir(parents=True, exist_ok=True)
-        write_manifest(out, info, items, folders, manifest)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            write_manifest(out, info, items, folders, manifest)
+        except OSError as exc:
+            raise UserInputError(f"cannot write the batch folder --out {out}: {exc.strerror or exc}") from None
 
     runner = None
     if to_run and executor == "local":
@@ -183,20 +186,22 @@ def _run(runner, jobs: list, check, prepare_out, progress: bool, total: int, don
     ``prepare_out()`` and drive the jobs; returns (rows, whether the batch was stopped)."""
     from .driver import Progress, drive
 
-    bar = Progress(total, done, progress and bool(jobs))
+    bar = None
     try:
         checking = _Background(check)
         if runner is not None:
             runner.start()
         checking.result()
         prepare_out()
+        bar = Progress(total, done, progress and bool(jobs))
         rows, interrupted = drive(runner, jobs, bar) if runner is not None else ([], False)
     except BaseException:
         if runner is not None:
             runner.close(force=True)       # a bad graph, no Ray, a Ctrl-C while starting: nothing to wait for
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     if runner is not None:
         runner.close(force=interrupted)
     return rows, interrupted
