@@ -65,7 +65,12 @@ def run_job(job: Job) -> dict:
     t0 = time.perf_counter()
     folder = Path(job.folder)
     row = base_row(job)
-    logs: list = []
+    kept: list = []
+
+    def log(msg: str) -> None:            # a run's warnings go to its row, the rest nowhere
+        if "warning" in msg and len(kept) < MAX_WARNINGS:
+            kept.append(msg)
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for marker in (DONE, FAILED):
@@ -75,8 +80,10 @@ def run_job(job: Job) -> dict:
             graph = load(job.graph, set=job.overrides())
             if not graph.spec.threads:
                 graph.spec.threads = {"torch": job.threads, "opencv": job.threads}
-            result = graph.run(out=folder, log=logs.append, **job.run)
-        logs += [f"warning: {w.message}" for w in caught if issubclass(w.category, UserWarning)]
+            result = graph.run(out=folder, log=log, **job.run)
+        for w in caught:
+            if issubclass(w.category, UserWarning):
+                log(f"warning: {w.message}")
         stats = result.stats
         row.update(frames=stats["frames"], fps=stats["fps"], seconds=stats["seconds"], setup_s=stats["setup_s"],
                    metrics=published_metrics(stats.get("results", {})))
@@ -90,7 +97,7 @@ def run_job(job: Job) -> dict:
         row.update(status="partial", error="interrupted: stopped at once; the outputs are partial")
     except Exception as exc:  # noqa: BLE001 - any failure of this input is reported in its row
         row["error"] = one_line(exc)
-    row["warnings"] = [line for line in logs if "warning" in line][:MAX_WARNINGS]
+    row["warnings"] = kept
     row["wall_s"] = round(time.perf_counter() - t0, 3)
     row["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     _write_marker(folder, row)
