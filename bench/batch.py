@@ -1,13 +1,14 @@
 """Many short clips: N sequential `graphrun` command lines vs `graphrun batch` (local pool, Ray).
 
-    python bench/batch.py [--clips 8] [--frames 30] [--jobs 2] [--graphs light,maskrcnn] [--no-ray]
+    python bench/batch.py [--clips 8] [--frames 30] [--jobs 2] [--reps 3] [--graphs light,maskrcnn] [--no-ray]
 
 Cuts N short clips (320 px wide) from ../shared/data/videos (dancer, pancake, traffic, in turn)
-into bench/out/batch/clips/, then times, for each graph, one run each of:
+into bench/out/batch/clips/, then times, for each graph, ``--reps`` runs of each of these modes,
+taking turns (so that a busy machine slows them alike), and reports the median:
 
 * ``sequential``: N ``graphrun GRAPH --set vars.input=CLIP`` command lines, one after the other
   (what a user's shell loop does: Python, torch and the model are loaded N times);
-* ``local``: ``graphrun batch GRAPH clips/ --jobs J`` (J warm worker processes);
+* ``local``: ``graphrun batch GRAPH CLIP... --jobs J`` (J warm worker processes);
 * ``ray (starts Ray)``: ``graphrun batch ... --executor ray``, which starts a local Ray and stops it;
 * ``ray (running cluster)``: the same with ``--address`` of a Ray this script started beforehand
   (as on a cluster, where Ray is already up).
@@ -15,9 +16,9 @@ into bench/out/batch/clips/, then times, for each graph, one run each of:
 Graphs: ``light`` = video_file -> bg_subtract -> stabilizer -> stabilizer_outputs (metrics, masks,
 overlay.mp4, report.html): no model, so the batch saves Python/torch start-up per clip;
 ``maskrcnn`` = graphs/stabilize_maskrcnn.yaml with random weights (``seg.weights=none``: the same
-build cost as the COCO weights, none to download), small images (``seg.min_size=128``) and the
-first ``--maskrcnn-frames`` frames of each clip: the model build is paid once per worker
-(``runtime.cache``), which the ``setup_s`` of each worker's first and later inputs shows.
+build cost as the COCO weights, none to download), small images (``seg.min_size=128``), the first
+``--maskrcnn-frames`` frames of the first ``--maskrcnn-clips`` clips: the model build is paid once
+per worker (``runtime.cache``), which the ``setup_s`` of each worker's first and later inputs shows.
 Prints wall seconds, speedups, the median seconds per input inside the workers and setup times.
 """
 from __future__ import annotations
@@ -112,8 +113,8 @@ def sequential(graph: str, sets: list[str], clips: list[Path], out: Path) -> dic
 
 
 def batched(graph: str, sets: list[str], clips: list[Path], out: Path, *extra: str) -> dict:
-    """One ``graphrun batch`` command line over the clips folder."""
-    cmd = graphrun("batch", graph, str(clips[0].parent), "--out", str(out), "-q", *extra)
+    """One ``graphrun batch`` command line over the clips."""
+    cmd = graphrun("batch", graph, *map(str, clips), "--out", str(out), "-q", *extra)
     if sets:
         cmd += ["--set", *sets]
     wall, proc = timed(cmd)
@@ -129,33 +130,42 @@ def batched(graph: str, sets: list[str], clips: list[Path], out: Path, *extra: s
             "setup": (statistics.median(first), statistics.median(later) if later else None)}
 
 
-def bench_graph(label: str, graph: str, sets: list[str], clips: list[Path], jobs: int, ray_address) -> list:
+def bench_graph(label: str, graph: str, sets: list[str], clips: list[Path], jobs: int, ray_address, reps: int):
+    """Each mode ``reps`` times, the modes taking turns (a busy machine slows them alike); the run of
+    median wall time per mode."""
     out = OUT / label
-    if out.exists():
-        shutil.rmtree(out)
-    runs = [("sequential command lines", lambda: sequential(graph, sets, clips, out / "sequential")),
-            (f"batch --executor local --jobs {jobs}", lambda: batched(graph, sets, clips, out / "local",
-                                                                       "--jobs", str(jobs)))]
+    modes = [("sequential command lines", lambda o: sequential(graph, sets, clips, o)),
+             (f"batch --executor local --jobs {jobs}", lambda o: batched(graph, sets, clips, o, "--jobs", str(jobs)))]
     if ray_address is not None:
-        runs.append(("batch --executor ray (starts Ray)",
-                     lambda: batched(graph, sets, clips, out / "ray", "--executor", "ray")))
-        runs.append(("batch --executor ray --address (running)",
-                     lambda: batched(graph, sets, clips, out / "ray-running", "--executor", "ray",
-                                     "--address", ray_address)))
-    return [(mode, run()) for mode, run in runs]
+        modes.append(("batch --executor ray (starts Ray)",
+                      lambda o: batched(graph, sets, clips, o, "--executor", "ray")))
+        modes.append(("batch --executor ray --address (running)",
+                      lambda o: batched(graph, sets, clips, o, "--executor", "ray", "--address", ray_address)))
+    runs: dict = {mode: [] for mode, _ in modes}
+    for _ in range(reps):
+        for i, (mode, run) in enumerate(modes):
+            if out.exists():
+                shutil.rmtree(out)
+            runs[mode].append(run(out / str(i)))
+    results = []
+    for mode, rs in runs.items():
+        rs.sort(key=lambda r: r["wall"])
+        results.append((mode, {**rs[len(rs) // 2], "range": (rs[0]["wall"], rs[-1]["wall"])}))
+    return results
 
 
-def report(label: str, n: int, results: list) -> None:
+def report(label: str, n: int, reps: int, results: list) -> None:
     base = results[0][1]["wall"]
     local = results[1][1]["wall"]
-    print(f"\n{label}: {n} clips")
-    print(f"{'mode':<42} {'wall s':>7} {'speedup':>8} {'vs local':>9} {'ok':>4} {'s/input':>8} "
+    print(f"\n{label}: {n} clips, median of {reps} runs per mode (modes taking turns)")
+    print(f"{'mode':<42} {'wall s':>7} {'min-max':>12} {'speedup':>8} {'vs local':>9} {'ok':>3} {'s/input':>8} "
           f"{'setup s first/later':>20}")
     for mode, r in results:
         setup = "" if r["setup"] is None else (f"{r['setup'][0]:.2f} / " +
                                                 ("-" if r["setup"][1] is None else f"{r['setup'][1]:.2f}"))
-        print(f"{mode:<42} {r['wall']:>7.1f} {base / r['wall']:>7.2f}x {r['wall'] / local:>8.2f}x {r['ok']:>4} "
-              f"{r['per_input']:>8.2f} {setup:>20}")
+        lo, hi = r["range"]
+        print(f"{mode:<42} {r['wall']:>7.1f} {f'{lo:.0f}-{hi:.0f}':>12} {base / r['wall']:>7.2f}x "
+              f"{r['wall'] / local:>8.2f}x {r['ok']:>3} {r['per_input']:>8.2f} {setup:>20}")
 
 
 def main() -> None:
@@ -164,6 +174,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=30, help="frames per clip")
     ap.add_argument("--maskrcnn-frames", type=int, default=3, help="frames per clip for the maskrcnn graph")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--maskrcnn-clips", type=int, default=4, help="clips for the maskrcnn graph (the first N)")
+    ap.add_argument("--reps", type=int, default=3, help="runs of each mode (the median is reported)")
     ap.add_argument("--graphs", default="light,maskrcnn")
     ap.add_argument("--no-ray", action="store_true", help="time the local executor only")
     a = ap.parse_args()
@@ -180,12 +192,13 @@ def main() -> None:
         import ray
         ray.init(num_cpus=a.jobs, include_dashboard=False)      # the "running cluster" for --address
     address = ray.get_runtime_context().gcs_address if ray else None
-    print(f"{os.cpu_count()} cores; clips of {a.frames} frames (maskrcnn: first {a.maskrcnn_frames}), 320 px wide, "
-          f"from {', '.join(SOURCES)}; one run of each mode")
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; clips of {a.frames} frames (maskrcnn: "
+          f"first {a.maskrcnn_frames}), 320 px wide, from {', '.join(SOURCES)}")
     try:
         for label in a.graphs.split(","):
             graph, sets = graphs[label]
-            report(label, len(clips), bench_graph(label, graph, sets, clips, a.jobs, address))
+            chosen = clips[:a.maskrcnn_clips] if label == "maskrcnn" else clips
+            report(label, len(chosen), a.reps, bench_graph(label, graph, sets, chosen, a.jobs, address, a.reps))
     finally:
         if ray is not None:
             ray.shutdown()
