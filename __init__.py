@@ -4,14 +4,16 @@
     result = graphrun.load("stabilize").run(out="runs/stabilize")    # a shipped graph, by name
     g = graphrun.Graph("mine"); src = g.add("video_file", path="clip.mp4"); ...
 
-See ``graphrun.Graph`` (build, run, iterate, to_yaml), ``graphrun.load``, ``graphrun.register``
-(a node kind) and ``graphrun.subgraph`` (a builder function usable as a node).
+See ``graphrun.Graph`` (build, run, iterate, to_yaml), ``graphrun.load``, ``graphrun.batch`` (one
+graph over many inputs, locally or on Ray), ``graphrun.register`` (a node kind) and
+``graphrun.subgraph`` (a builder function usable as a node).
 """
 __version__ = "0.2.0"
 
 _EXPORTS = {
     "Graph": "graphrun.runtime.api", "load": "graphrun.runtime.api", "PortRef": "graphrun.runtime.api",
     "RunResult": "graphrun.runtime.run",
+    "batch": "graphrun.runtime.batch", "BatchResult": "graphrun.runtime.batch",
     "register": "graphrun.runtime.registry", "subgraph": "graphrun.runtime.registry",
     "register_subgraph": "graphrun.runtime.registry",
     "Node": "graphrun.runtime.node", "Source": "graphrun.runtime.node", "Input": "graphrun.runtime.node",

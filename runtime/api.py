@@ -112,7 +112,8 @@ class Graph:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         executor: ``fused`` (threads only at queues, sources, workers, device changes),
             ``per_node`` (a thread per node) or ``inline`` (the caller's thread).
-        **settings: other graph-level keys of the YAML file (``threads``, ``realtime``, ``vars``, ``plugins``).
+        **settings: other graph-level keys of the YAML file (``threads``, ``realtime``, ``vars``, ``plugins``,
+            ``resources``).
     """
 
     def __init__(self, name: str = "graph", *, mode: str = "offline", device: str = "auto",

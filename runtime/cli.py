@@ -2,6 +2,7 @@
 
     graphrun GRAPH [--set node.param=value ...] [--mode realtime] [--executor fused|per_node|inline] [--out DIR]
     graphrun launch "video_file path=a.mp4 ! preprocess resize=224 ! null_sink" [--print-yaml]
+    graphrun batch GRAPH INPUT... --out DIR [--executor local|ray] [--jobs N] [--resume] [--set ...]
     graphrun list | inspect KIND | validate GRAPH | dot GRAPH | tune GRAPH --param node.p=lo:hi ...
 
 GRAPH is a YAML file or the name of a shipped graph (``graphrun stabilize``).
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from .errors import GraphError, Interrupted, NodeError, UserInputError
 
-COMMANDS = ("run", "launch", "list", "inspect", "validate", "dot", "tune")
+COMMANDS = ("run", "launch", "batch", "list", "inspect", "validate", "dot", "tune")
 STOPPED_AT_ONCE = -130      # main()'s code for a run stopped by a second signal (the process exits 130)
 
 
@@ -61,6 +62,7 @@ def parser() -> argparse.ArgumentParser:
     launch.add_argument("--print-yaml", action="store_true", help="print the pipeline as a graph file, do not run")
     _settings_args(launch)
     _output_args(launch)
+    _batch_parser(sub)
     sub.add_parser("list", help="list every registered node kind and subgraph")
     ins = sub.add_parser("inspect", help="document a node kind or a subgraph: ports and parameters")
     ins.add_argument("kind")
@@ -80,6 +82,32 @@ def parser() -> argparse.ArgumentParser:
     tune.add_argument("--out", default=None, help="where to write the study (default runs/tune-<graph>)")
     tune.add_argument("--seed", type=int, default=0)
     return ap
+
+
+def _batch_parser(sub) -> None:
+    b = sub.add_parser("batch", help="run a graph once per input (video files, folders, globs, a list)",
+                       description="Run GRAPH once per input, each bound to the graph variable ${input} and written "
+                                   "to OUT/<input stem>/; OUT/index.html ranks them all. Exit code: 0 all ok, "
+                                   "1 some failed, 2 bad command line or graph, 130 stopped.")
+    b.add_argument("graph", help="graph YAML file, or the name of a shipped graph")
+    b.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="video files, folders (the videos in them), globs ('clips/**/*.mp4'), or a list: .txt "
+                        "(one per line) or .csv (columns input, and set or node.param for per-input --set values)")
+    b.add_argument("--out", required=True, help="the batch folder: one folder per input, index.html, summary.csv")
+    b.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.PARAM=VALUE", nargs="+",
+                   help="override a parameter for every run (as for graphrun GRAPH); resources.cpus=2 for Ray")
+    b.add_argument("--input-var", default="input", metavar="NAME",
+                   help="the graph variable each input is bound to (default input: the graph reads ${input})")
+    b.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: a pool of warm worker processes (default); ray: Ray tasks")
+    b.add_argument("--jobs", type=int, metavar="N", help="runs at once (local default: one per core)")
+    b.add_argument("--address", help="Ray cluster address (auto, host:6379, ray://host:10001); none: a local Ray")
+    b.add_argument("--resume", action="store_true", help="skip inputs completed by an earlier run (their DONE.json)")
+    b.add_argument("--graph-executor", dest="run_executor", choices=("fused", "per_node", "inline"),
+                   help="the graph's own executor inside each run (default: the graph's, fused)")
+    b.add_argument("--mode", choices=("offline", "realtime"), help="override the graph's mode")
+    b.add_argument("--device", help="override the graph's device (auto, cpu, cuda, cuda:N)")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def main(argv=None) -> int:
@@ -146,6 +174,18 @@ def cmd_launch(args) -> int:
         print(g.to_yaml(), end="")
         return 0
     return _run(g.build(args.mode, args.device, args.executor), args, "launch")
+
+
+def cmd_batch(args) -> int:
+    from .batch import batch
+    if args.address and args.executor != "ray":
+        raise UserInputError("--address is for --executor ray")
+    result = batch(args.graph, args.inputs, args.out, executor=args.executor, jobs=args.jobs, address=args.address,
+                   set=args.overrides, input_var=args.input_var, resume=args.resume, progress=not args.quiet,
+                   run_executor=args.run_executor, mode=args.mode, device=args.device)
+    print(result.summary())
+    print(f"index: {result.index}")
+    return result.exit_code
 
 
 def cmd_list(args) -> int:
@@ -240,7 +280,7 @@ def cmd_tune(args) -> int:
     return 0
 
 
-COMMAND_FUNCS = {"run": cmd_run, "launch": cmd_launch, "list": cmd_list, "inspect": cmd_inspect,
+COMMAND_FUNCS = {"run": cmd_run, "launch": cmd_launch, "batch": cmd_batch, "list": cmd_list, "inspect": cmd_inspect,
                  "validate": cmd_validate, "dot": cmd_dot, "tune": cmd_tune}
 
 def _interrupted_before_the_run(signum, frame) -> None:

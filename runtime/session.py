@@ -75,6 +75,8 @@ class RunSession:
         self._ready = threading.Event()
         self._ready_lock = threading.Lock()
         self.seconds = 0.0
+        self.setup_seconds: Optional[float] = None    # from the start of the run until every node is set up
+        self._t_start = time.perf_counter()
 
     # -- what threads call ---------------------------------------------------------------------
     def log(self, msg: str) -> None:
@@ -89,7 +91,8 @@ class RunSession:
         """A thread has set up its nodes."""
         with self._ready_lock:
             self._pending -= 1
-            if self._pending <= 0:
+            if self._pending <= 0 and not self._ready.is_set():
+                self.setup_seconds = time.perf_counter() - self._t_start
                 self._ready.set()
 
     def wait_ready(self) -> bool:
@@ -127,7 +130,7 @@ class RunSession:
                             mininterval=0.5, dynamic_ncols=True, leave=False)
         restore_signals = self._install_signals()
         restore_threads = self._set_library_threads()
-        t_start = time.perf_counter()
+        t_start = self._t_start = time.perf_counter()
         try:
             self.executor.run()
         except KeyboardInterrupt:          # inline: the second signal interrupts the node itself
@@ -173,6 +176,7 @@ class RunSession:
         return {"graph": self.graph.spec.name, "mode": self.mode, "executor": self.executor_kind,
                 "threads": self.executor.n_threads(), "frames": tr.completed,
                 "seconds": round(seconds, 4), "fps": round(tr.completed / seconds, 3) if seconds > 0 else 0.0,
+                "setup_s": None if self.setup_seconds is None else round(self.setup_seconds, 4),
                 "latency": tr.summary(), "lag_frames": self.lag_frames, "lag_ms": self._lag_ms(),
                 "drops": tr.dropped + self.source_drops, "source_drops": self.source_drops,
                 "interrupted": self.draining.is_set() or any(isinstance(e, Interrupted) for e in self.errors),

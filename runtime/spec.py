@@ -9,6 +9,7 @@ A graph file::
     executor: fused          # fused | per_node | inline
     realtime: {max_in_flight: 1, deadline_ms: null, speed: 1.0}
     queue: {capacity: 8}     # default per-edge queue
+    resources: {cpus: 1, gpus: 0}   # what one run reserves (graphrun batch --executor ray)
     nodes:
       src: {kind: synthetic_scene, params: {frames: 60}}
       seg: {kind: bg_subtract, workers: 1, on_error: stop, device: cpu}
@@ -39,11 +40,13 @@ EXECUTORS = ("fused", "per_node", "inline")
 POLICIES = ("block", "drop_oldest", "drop_newest")
 ON_ERROR = ("stop", "skip")
 GRAPH_KEYS = ("name", "mode", "device", "executor", "plugins", "vars", "threads", "nodes", "edges", "realtime",
-              "queue", "description", "inputs", "outputs")
+              "queue", "description", "inputs", "outputs", "resources")
 THREAD_KEYS = ("torch", "opencv")
 NODE_KEYS = ("kind", "params", "device", "workers", "on_error", "enabled", "thread")
 EDGE_KEYS = ("from", "to", "back", "capacity", "policy", "queue")
 REALTIME_KEYS = ("max_in_flight", "deadline_ms", "speed")
+RESOURCE_KEYS = ("cpus", "gpus")
+RESERVED_NODE_NAMES = ("vars", "realtime", "resources")
 
 
 @dataclass
@@ -109,6 +112,7 @@ class GraphSpec:
     queue_mb: float = 256.0                      # a queue is also full at this many MiB
     vars: dict = field(default_factory=dict)
     threads: dict = field(default_factory=dict)   # {"torch": N, "opencv": N} for the run
+    resources: dict = field(default_factory=dict)  # {"cpus": N, "gpus": N} one run reserves (batch on Ray)
     inputs: dict = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)
     groups: dict = field(default_factory=dict)
@@ -221,6 +225,15 @@ def from_dict(data: Any, path: Optional[Path] = None, allow_empty: bool = False)
             raise GraphError(f"{where(threads, key)}: unknown threads key '{key}'{suggest(str(key), THREAD_KEYS)}")
         spec.threads[key] = _positive_int(value, f"{where(threads, key)}: threads.{key}")
 
+    resources = data.get("resources") or {}
+    if not isinstance(resources, dict):
+        raise GraphError(f"{where(data, 'resources')}: resources must be a mapping like {{cpus: 1, gpus: 0}}")
+    for key, value in resources.items():
+        w = where(resources, key)
+        if key not in RESOURCE_KEYS:
+            raise GraphError(f"{w}: unknown resources key '{key}'{suggest(str(key), RESOURCE_KEYS)}")
+        spec.resources[key] = check_resource(key, value, f"{w}: resources.{key}")
+
     variables = data.get("vars") or {}
     if not isinstance(variables, dict):
         raise GraphError(f"{where(data, 'vars')}: vars must be a mapping of name -> value")
@@ -233,7 +246,7 @@ def from_dict(data: Any, path: Optional[Path] = None, allow_empty: bool = False)
         raise GraphError(f"{where(data, 'nodes')}: 'nodes' must be a non-empty mapping of name -> {{kind, params}}")
     for name, body in nodes.items():
         w = where(nodes, name)
-        if name in ("vars", "realtime"):
+        if name in RESERVED_NODE_NAMES:
             raise GraphError(f"{w}: '{name}' is reserved for --set {name}.NAME=value")
         if not isinstance(name, str) or not name.isidentifier():
             raise GraphError(f"{w}: node name '{name}' must be an identifier (letters, digits, _)")
@@ -338,6 +351,15 @@ def check_realtime(rt: dict, where: str) -> None:
                              f"not {v!r}")
 
 
+def check_resource(key: str, value: Any, what: str) -> float:
+    """``cpus``: a number > 0 (fractions allowed, as Ray allows them); ``gpus``: a number >= 0."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = number and (value > 0 if key == "cpus" else value >= 0)
+    if not ok:
+        raise GraphError(f"{what} must be a number {'> 0' if key == 'cpus' else '>= 0'}, not {value!r}")
+    return value
+
+
 def _bool(value: Any, what: str) -> bool:
     if not isinstance(value, bool):
         raise GraphError(f"{what} must be true or false, not {value!r}")
@@ -354,7 +376,8 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
     """Apply ``node.param=value`` overrides (value parsed as YAML: 0.7, true, [1,2], text).
 
     ``vars.NAME=`` sets a graph variable, ``realtime.max_in_flight=`` (or ``deadline_ms``, ``speed``) a
-    realtime option. ``node.kind``, ``node.device``, ``node.workers``, ``node.on_error`` and ``node.enabled`` set the
+    realtime option, ``resources.cpus=`` (or ``gpus``) what one run reserves (``graphrun batch`` on Ray).
+    ``node.kind``, ``node.device``, ``node.workers``, ``node.on_error`` and ``node.enabled`` set the
     node's own fields (``--set report.enabled=false`` removes a node and its edges). A node whose
     kind is changed starts from that kind's defaults: ``--set source.kind=video_file source.path=a.mp4``.
     ``stab.fuse.beta_fill=0.7`` reaches inside the subgraph node ``stab``.
@@ -379,7 +402,7 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
 
 
 def set_value(spec: GraphSpec, key: str, value: Any, origin: str) -> None:
-    """Set one ``node.param`` (or ``vars.x``, ``realtime.x``, ``node.field``, ``sub.inner.param``)."""
+    """Set one ``node.param`` (or ``vars.x``, ``realtime.x``, ``resources.x``, ``node.field``, ``sub.inner.param``)."""
     node, _, param = key.partition(".")
     if not param:
         raise GraphError(f"{origin}: '{key}' must look like node.param")
@@ -391,6 +414,11 @@ def set_value(spec: GraphSpec, key: str, value: Any, origin: str) -> None:
             raise GraphError(f"{origin}: unknown realtime option '{param}'{suggest(param, REALTIME_KEYS)}")
         spec.realtime[param] = value
         check_realtime(spec.realtime, origin)
+        return
+    if node == "resources":
+        if param not in RESOURCE_KEYS:
+            raise GraphError(f"{origin}: unknown resources key '{param}'{suggest(param, RESOURCE_KEYS)}")
+        spec.resources[param] = check_resource(param, value, origin)
         return
     if node not in spec.nodes:
         hint = _inner_hint(spec, node) or suggest(node, spec.nodes)
@@ -479,7 +507,7 @@ def to_dict(spec: GraphSpec) -> dict:
     for key in ("mode", "device", "executor"):
         if getattr(spec, key) != getattr(defaults, key):
             out[key] = getattr(spec, key)
-    for key in ("plugins", "vars", "threads"):
+    for key in ("plugins", "vars", "threads", "resources"):
         if getattr(spec, key):
             out[key] = copy.deepcopy(getattr(spec, key))
     if spec.realtime != defaults.realtime:

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from pydantic import Field, field_validator, model_validator
 
 from graphrun.runtime import Input, Node, NodeParams, Output, register
+from graphrun.runtime.cache import shared
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import RECORD, TENSOR
 
@@ -140,7 +141,9 @@ class TorchvisionModel(Node):
         import torch
         p = self.params
         self.dtype = torch_dtype(p.dtype)
-        model, self.task = build_model(p.model, p.weights, p.num_classes)
+        # built once per process (runtime.cache); device and dtype are in the key, so the .to() below stays the same
+        key = ("torchvision_model", p.model, p.weights, p.num_classes, str(ctx.device), p.dtype, p.channels_last)
+        model, self.task = shared(key, lambda: build_model(p.model, p.weights, p.num_classes))
         model = model.eval().to(device=ctx.device, dtype=self.dtype)
         if p.channels_last:
             model = model.to(memory_format=torch.channels_last)

@@ -1,0 +1,319 @@
+"""graphrun batch: inputs, folders, one failing input, index and summaries, resume, Ctrl-C, a real local Ray."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import graphrun
+from graphrun.runtime import cache
+from graphrun.runtime.batch import check_uses_input
+from graphrun.runtime.batch.inputs import BatchInput, discover
+from graphrun.runtime.batch.plan import assign_folders
+from graphrun.runtime.cli import main
+from graphrun.runtime.errors import GraphError, UserInputError
+from graphrun.runtime.run import prepare, read_spec
+from graphrun.runtime.spec import from_dict, to_dict
+
+av = pytest.importorskip("av")
+
+TINY = """
+name: tiny
+vars: {input: none.mp4}
+nodes:
+  src: {kind: video_file, params: {path: "${input}"}}
+  seg: bg_subtract
+  stab: stabilizer
+  metrics: metrics
+edges:
+  - src.frame -> seg.frame
+  - {from: src.frame, to: stab.frame, queue: true}
+  - seg.prob -> stab.current
+  - seg.score -> stab.score
+  - src.frame -> metrics.frame
+  - seg.prob -> metrics.raw
+  - stab.mask -> metrics.stabilized
+"""
+
+
+def make_video(path: Path, seed: int, frames: int = 30) -> Path:
+    """A small H.264 clip of the synthetic scene (moving objects on a static background)."""
+    from graphrun.nodes.synthetic import render_scene
+    images, _ = render_scene(seed=seed, frames=frames, width=160, height=120)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=15)
+        s.width, s.height, s.pix_fmt = 160, 120, "yuv420p"
+        for img in images:
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """Three small videos and one broken file in one folder."""
+    d = tmp_path_factory.mktemp("videos")
+    for seed in range(3):
+        make_video(d / f"clip{seed}.mp4", seed)
+    (d / "broken.mp4").write_bytes(b"this is not a video" * 50)
+    return d
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    path = tmp_path_factory.mktemp("graph") / "tiny.yaml"
+    path.write_text(TINY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def local_batch(videos, tiny, tmp_path_factory):
+    return graphrun.batch(tiny, [videos], out=tmp_path_factory.mktemp("local") / "out", executor="local", jobs=2)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A real Ray on this machine, 2 CPUs, shut down after the module's tests."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_batch(local_ray, videos, tiny, tmp_path_factory):
+    return graphrun.batch(tiny, [videos], out=tmp_path_factory.mktemp("ray") / "out", executor="ray")
+
+
+def by_name(result):
+    return {r["name"]: r for r in result.rows}
+
+
+# -- inputs and folders ------------------------------------------------------------------------
+
+def test_folders_globs_and_list_files_name_each_input_once_in_sorted_order(tmp_path):
+    for name in ("b.mp4", "a.mkv", "notes.md"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.mp4").write_bytes(b"")
+    (tmp_path / "list.txt").write_text("# my clips\nsub/c.mp4\n\nb.mp4\nkite-surf\n")
+    items = discover([str(tmp_path), str(tmp_path / "**" / "c.mp4"), str(tmp_path / "list.txt")])
+    values = [i.value for i in items]
+    assert values == sorted(values) and len(values) == len(set(values))
+    assert {Path(v).name for v in values} == {"a.mkv", "b.mp4", "c.mp4", "kite-surf"}
+    assert str(tmp_path / "sub" / "c.mp4") in values          # list entries are relative to the list
+    assert "kite-surf" in values                              # not a file: a value as given
+
+
+def test_a_csv_list_carries_per_input_set_values(tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"")
+    (tmp_path / "list.csv").write_text("input,set,seg.class_name,note\n"
+                                       "a.mp4,\"stab.fuse.beta_fill=0.9 vars.start=3\",car,first\n"
+                                       "a.mp4,,,same file without sets\n")
+    with_sets, plain = sorted(discover([str(tmp_path / "list.csv")]), key=lambda i: len(i.sets), reverse=True)
+    assert with_sets.sets == ("stab.fuse.beta_fill=0.9", "vars.start=3", "seg.class_name=car")
+    assert plain.sets == () and plain.value == with_sets.value == str(tmp_path / "a.mp4")
+
+
+def test_a_folder_without_videos_a_glob_matching_nothing_and_a_bad_csv_are_errors_naming_them(tmp_path):
+    with pytest.raises(UserInputError, match=f"folder {tmp_path} has no videos"):
+        discover([str(tmp_path)])
+    with pytest.raises(UserInputError, match="glob '.*nothing-\\*.mp4' matches nothing"):
+        discover([str(tmp_path / "nothing-*.mp4")])
+    (tmp_path / "list.csv").write_text("file,x\na.mp4,1\n")
+    with pytest.raises(UserInputError, match="list.csv: the first row must name the columns"):
+        discover([str(tmp_path / "list.csv")])
+
+
+def test_output_folders_are_unique_and_keep_their_names_when_the_batch_grows():
+    items = sorted([BatchInput("/a/clip.mp4"), BatchInput("/b/clip.mp4"), BatchInput("/c/Clip.mov")],
+                   key=lambda i: i.key)
+    first = assign_folders(items)
+    assert [first[i.key] for i in items] == ["clip", "clip-2", "Clip-3"]
+    grown = sorted(items + [BatchInput("/0/clip.mp4")], key=lambda i: i.key)
+    second = assign_folders(grown, known=first)
+    assert {k: second[k] for k in first} == first and second["/0/clip.mp4"] == "clip-4"
+
+
+def test_shipped_graphs_read_their_input_variable_and_others_are_refused_before_anything_runs():
+    check_uses_input(prepare(read_spec("stabilize_maskrcnn")), "input")
+    check_uses_input(prepare(read_spec("davis")), "seq")
+    with pytest.raises(GraphError, match=r"graph 'stabilize' does not use \$\{input\}"):
+        check_uses_input(prepare(read_spec("stabilize")), "input")
+
+
+# -- a batch, locally and on Ray ---------------------------------------------------------------
+
+def test_one_broken_file_fails_alone_with_a_one_line_error_and_the_others_complete(local_batch):
+    rows = by_name(local_batch)
+    assert sorted(rows) == ["broken", "clip0", "clip1", "clip2"]
+    assert [rows[n]["status"] for n in ("clip0", "clip1", "clip2")] == ["ok"] * 3
+    assert rows["broken"]["status"] == "failed" and "broken.mp4" in rows["broken"]["error"]
+    assert "\n" not in rows["broken"]["error"] and local_batch.exit_code == 1
+    out = local_batch.out
+    for n in ("clip0", "clip1", "clip2"):
+        assert json.loads((out / n / "DONE.json").read_text())["frames"] == 30
+        assert (out / n / "metrics.json").is_file()
+    assert not (out / "broken" / "DONE.json").exists()
+    assert "broken.mp4" in (out / "broken" / "FAILED.txt").read_text()
+
+
+def test_the_index_and_the_summaries_have_a_row_per_input_with_the_published_metrics(local_batch):
+    out = local_batch.out
+    page = (out / "index.html").read_text()
+    assert all(f'href="{n}/"' in page for n in ("broken", "clip0", "clip1", "clip2"))
+    assert "data:image/png;base64," in page and "<script>" in page and "stabilized.warp_iou" in page
+    lines = (out / "summary.csv").read_text().splitlines()
+    assert len(lines) == 5 and "raw.warp_iou" in lines[0] and "stabilized.warp_iou" in lines[0]
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["name"] for r in summary["rows"]] == ["broken", "clip0", "clip1", "clip2"]
+    assert all("stabilized.warp_iou" in r["metrics"] for r in summary["rows"] if r["status"] == "ok")
+    inputs = json.loads((out / "batch.json").read_text())["inputs"]
+    assert {Path(e["input"]).stem: e["folder"] for e in inputs} == {n: n for n in ("broken", "clip0", "clip1", "clip2")}
+
+
+def test_ray_gives_the_same_per_video_metrics_as_the_local_pool(local_batch, ray_batch):
+    local, ray = by_name(local_batch), by_name(ray_batch)
+    assert {n: r["status"] for n, r in ray.items()} == {n: r["status"] for n, r in local.items()}
+    assert ray["broken"]["error"] == local["broken"]["error"]
+    for name in ("clip0", "clip1", "clip2"):
+        assert ray[name]["frames"] == local[name]["frames"] == 30
+        assert ray[name]["metrics"] == pytest.approx(local[name]["metrics"], abs=1e-6)
+        assert ray[name]["worker"] != local[name]["worker"]
+
+
+def test_resume_on_the_command_line_skips_the_done_inputs_and_runs_the_failed_one_again(ray_batch, tiny, videos,
+                                                                                         capsys):
+    out = ray_batch.out
+    done = {n: (out / n / "DONE.json").stat().st_mtime_ns for n in ("clip0", "clip1", "clip2")}
+    failed_before = (out / "broken" / "FAILED.txt").stat().st_mtime_ns
+    time.sleep(0.01)
+    code = main(["batch", str(tiny), str(videos), "--out", str(out), "--executor", "ray", "--resume", "-q"])
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert "3 ok (3 from an earlier run), 1 failed" in printed and "failed: broken" in printed
+    assert {n: (out / n / "DONE.json").stat().st_mtime_ns for n in done} == done
+    assert (out / "broken" / "FAILED.txt").stat().st_mtime_ns > failed_before
+    assert json.loads((out / "summary.json").read_text())["rows"][1]["resumed"] is True
+
+
+def test_a_graph_built_in_python_runs_each_csv_row_with_its_own_set_values(tmp_path, videos):
+    g = graphrun.Graph("built", vars={"input": "none.mp4"})
+    src = g.add("video_file", name="src", path="${input}")
+    seg = g.add("bg_subtract", name="seg")
+    m = g.add("metrics", name="m")
+    g.connect(src.frame, seg.frame)
+    g.connect(src.frame, m.frame)
+    g.connect(seg.prob, m.raw)
+    g.connect(seg.prob, m.stabilized)
+    (tmp_path / "list.csv").write_text(f"input,src.max_frames\n{videos / 'clip0.mp4'},\n{videos / 'clip0.mp4'},12\n")
+    result = graphrun.batch(g, tmp_path / "list.csv", out=tmp_path / "out", jobs=2)
+    assert result.exit_code == 0
+    assert sorted((r["name"], r["frames"], r["sets"]) for r in result.rows) == [
+        ("clip0", 30, []), ("clip0-2", 12, ["src.max_frames=12"])]
+
+
+def test_a_graph_that_does_not_read_the_input_is_a_one_line_error_and_exit_code_2(tmp_path, videos, capsys):
+    graph = tmp_path / "fixed.yaml"
+    graph.write_text(TINY.replace('"${input}"', str(videos / "clip0.mp4")))
+    code = main(["batch", str(graph), str(videos), "--out", str(tmp_path / "out"), "-q"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert err.startswith("graphrun: error: graph 'tiny' does not use ${input}")
+    assert not (tmp_path / "out").exists()
+
+
+CRASH_PLUGIN = '''
+import os
+from graphrun.runtime import Input, Node, NodeParams, register
+from graphrun.runtime.types import FRAME
+
+@register("test_crash_on")
+class CrashOn(Node):
+    """Kills its process at the first frame of a video whose path holds "crash"."""
+    frame = Input(FRAME)
+    class Params(NodeParams):
+        path: str = ""
+    def process(self, ctx, frame):
+        if "crash" in self.params.path:
+            os._exit(3)
+'''
+
+
+def test_a_worker_process_that_dies_fails_its_input_and_the_batch_goes_on(tmp_path, videos):
+    (tmp_path / "crash_node.py").write_text(CRASH_PLUGIN)
+    graph = tmp_path / "crashy.yaml"
+    graph.write_text(TINY.replace("nodes:\n", "plugins: [./crash_node.py]\nnodes:\n  crash: {kind: test_crash_on, "
+                                  "params: {path: \"${input}\"}}\n")
+                     .replace("edges:\n", "edges:\n  - src.frame -> crash.frame\n"))
+    os.symlink(videos / "clip1.mp4", tmp_path / "crash.mp4")
+    result = graphrun.batch(graph, [videos / "clip0.mp4", tmp_path / "crash.mp4"], out=tmp_path / "out", jobs=1)
+    rows = by_name(result)
+    assert rows["clip0"]["status"] == "ok"
+    assert rows["crash"]["status"] == "failed" and "worker process died" in rows["crash"]["error"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_lets_the_running_input_finish_lists_the_rest_as_not_run_and_exits_130(tmp_path, videos, tiny):
+    for i in range(6):
+        os.symlink(videos / f"clip{i % 3}.mp4", tmp_path / f"v{i}.mp4")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "graphrun", "batch", str(tiny), str(tmp_path), "--out", str(out),
+                             "--jobs", "1", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(out.glob("*/DONE.json")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "stopping: no new inputs" in stderr
+    rows = json.loads((out / "summary.json").read_text())["rows"]
+    statuses = [r["status"] for r in rows]
+    assert set(statuses) <= {"ok", "pending"} and "pending" in statuses and statuses.count("ok") >= 1
+    assert len(list(out.glob("*/DONE.json"))) == statuses.count("ok")
+
+
+# -- the pieces it needs in the engine ---------------------------------------------------------
+
+def test_resources_are_a_graph_key_checked_set_by_override_and_written_back():
+    spec = from_dict({"name": "g", "resources": {"cpus": 2, "gpus": 0.5}, "nodes": {"a": "test"}, "edges": []})
+    assert spec.resources == {"cpus": 2, "gpus": 0.5} and to_dict(spec)["resources"] == {"cpus": 2, "gpus": 0.5}
+    g = graphrun.load("stabilize", set=["resources.cpus=3"])
+    assert g.spec.resources == {"cpus": 3}
+    with pytest.raises(GraphError, match="resources.cpus must be a number > 0"):
+        graphrun.load("stabilize", set=["resources.cpus=0"])
+    with pytest.raises(GraphError, match="unknown resources key 'gpu'.*did you mean 'gpus'"):
+        from_dict({"name": "g", "resources": {"gpu": 1}, "nodes": {"a": "test"}, "edges": []})
+
+
+def test_the_process_cache_gives_one_object_per_key_builds_it_once_and_stays_bounded(monkeypatch):
+    import threading
+    cache.clear()
+    calls = []
+
+    def build():
+        calls.append(1)
+        time.sleep(0.05)
+        return object()
+
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(cache.shared(("model", 1), build))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and all(g is got[0] for g in got)
+    monkeypatch.setenv("GRAPHRUN_CACHE_SIZE", "2")
+    for k in range(3):
+        cache.shared(("other", k), object)
+    assert cache.cached_keys() == [("other", 1), ("other", 2)]
+    with pytest.raises(ZeroDivisionError):
+        cache.shared("bad", lambda: 1 / 0)
+    assert "bad" not in cache.cached_keys()
+    cache.clear()
