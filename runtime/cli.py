@@ -3,6 +3,7 @@
     graphrun GRAPH [--set node.param=value ...] [--mode realtime] [--executor fused|per_node|inline] [--out DIR]
     graphrun launch "video_file path=a.mp4 ! preprocess resize=224 ! null_sink" [--print-yaml]
     graphrun list | inspect KIND | validate GRAPH | dot GRAPH | tune GRAPH --param node.p=lo:hi ...
+    graphrun weights fetch KIND [--weights X] | weights list
 
 GRAPH is a YAML file or the name of a shipped graph (``graphrun stabilize``).
 """
@@ -16,8 +17,10 @@ import traceback
 from pathlib import Path
 
 from .errors import GraphError, Interrupted, NodeError, UserInputError
+from .weights_cli import add_parser as add_weights_parser
+from .weights_cli import cmd_weights
 
-COMMANDS = ("run", "launch", "list", "inspect", "validate", "dot", "tune")
+COMMANDS = ("run", "launch", "list", "inspect", "validate", "dot", "tune", "weights")
 
 
 def _settings_args(p: argparse.ArgumentParser) -> None:
@@ -76,6 +79,7 @@ def parser() -> argparse.ArgumentParser:
                       help="J (needs ground truth), stability (under a fidelity constraint), or auto")
     tune.add_argument("--out", default=None, help="where to write the study (default runs/tune-<graph>)")
     tune.add_argument("--seed", type=int, default=0)
+    add_weights_parser(sub)
     return ap
 
 
@@ -211,7 +215,7 @@ def cmd_tune(args) -> int:
 
 
 COMMAND_FUNCS = {"run": cmd_run, "launch": cmd_launch, "list": cmd_list, "inspect": cmd_inspect,
-                 "validate": cmd_validate, "dot": cmd_dot, "tune": cmd_tune}
+                 "validate": cmd_validate, "dot": cmd_dot, "tune": cmd_tune, "weights": cmd_weights}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
