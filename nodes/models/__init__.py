@@ -1,8 +1,9 @@
-"""Per-frame models: segmenters (bg_subtract, maskrcnn), torchvision models, and their input
-preparation (preprocess, batch)."""
+"""Per-frame models: segmenters (bg_subtract, maskrcnn, mediapipe_person), torchvision models, their
+input preparation (preprocess, batch) and weights (weights.py: the torch hub cache)."""
 from .batch import Batch, stack_batch
 from .bg_subtract import BgSubtract
 from .maskrcnn import MaskRCNN, default_weights_file
+from .mediapipe_person import MediaPipePerson
 from .preprocess import Preprocess
 from .preprocess_ops import (
     IMAGENET_MEAN,
@@ -17,7 +18,7 @@ from .preprocess_ops import (
 )
 from .torchvision_model import TASKS, TorchvisionModel, build_model, model_task, resolve_weights, weights_cache_path
 
-__all__ = ["Batch", "stack_batch", "BgSubtract", "MaskRCNN", "default_weights_file", "Preprocess", "IMAGENET_MEAN",
-           "IMAGENET_STD", "Size", "check_size", "choose_backend", "crop_box", "preprocess_batch", "preprocess_image",
-           "resized_size", "TASKS", "TorchvisionModel", "build_model", "model_task", "resolve_weights",
-           "weights_cache_path"]
+__all__ = ["Batch", "stack_batch", "BgSubtract", "MaskRCNN", "default_weights_file", "MediaPipePerson", "Preprocess",
+           "IMAGENET_MEAN", "IMAGENET_STD", "Size", "check_size", "choose_backend", "crop_box", "preprocess_batch",
+           "preprocess_image", "resized_size", "TASKS", "TorchvisionModel", "build_model", "model_task",
+           "resolve_weights", "weights_cache_path"]
