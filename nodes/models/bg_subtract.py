@@ -15,7 +15,7 @@ from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, PROB_MAP, SCALAR
 
 from ..common import rgb_uint8
-from .camera_motion import CameraMotion, input_name, warn
+from .camera_motion import CameraMotion, input_name, publish_warning
 
 
 @register("bg_subtract")
@@ -169,8 +169,8 @@ class BgSubtract(Node):
         shift = self.camera.update(image)
         if shift is not None and shift > self.params.max_camera_shift:
             where = input_name(ctx, self.first_name, frame.name or str(ctx.index))
-            warn(ctx, f"bg_subtract '{ctx.name}': the camera moves in {where} ({shift:.2%} of the width per frame "
-                      f"over the first {self.params.camera_check} frames; a static camera measures < "
-                      f"{self.params.max_camera_shift:.2%}): background subtraction needs a static camera. "
-                      f"For a person use graphs/stabilize_person.yaml, for COCO objects "
-                      f"graphs/stabilize_maskrcnn.yaml")
+            publish_warning(ctx, f"bg_subtract '{ctx.name}': the camera moves in {where} ({shift:.2%} of the width "
+                                 f"per frame over the first {self.params.camera_check} frames; a static camera "
+                                 f"measures < {self.params.max_camera_shift:.2%}): background subtraction needs a "
+                                 f"static camera. For a person use graphs/stabilize_person.yaml, for COCO objects "
+                                 f"graphs/stabilize_maskrcnn.yaml")

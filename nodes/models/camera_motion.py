@@ -64,7 +64,7 @@ def input_name(ctx, first: str, last: str) -> str:
     return f"frames {first}-{last}"
 
 
-def warn(ctx, msg: str) -> None:
+def publish_warning(ctx, msg: str) -> None:
     """Log ``graphrun: warning: msg`` and add it to the run's published ``warnings`` (the report shows them)."""
     ctx.log(f"graphrun: warning: {msg}")
     kept = ctx.results.setdefault("warnings", [])

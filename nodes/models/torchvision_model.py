@@ -63,7 +63,7 @@ def resolve_weights(model: str, weights: str):
                          f"(choose none, DEFAULT, one of {', '.join(members)}, a .pth path or an http(s) URL)")
 
 
-def fetch_command(model: str, weights: str) -> str:
+def _fetch_command(model: str, weights: str) -> str:
     return f"graphrun weights fetch torchvision_model --set model={model} --weights {weights}"
 
 
@@ -82,10 +82,10 @@ def build_model(model: str, weights: str = "none", num_classes: Optional[int] = 
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     if w is not None:
-        with downloading("torchvision_model", f"weights {model}/{w.name}", w.url, fetch_command(model, w.name)):
+        with downloading("torchvision_model", f"weights {model}/{w.name}", w.url, _fetch_command(model, w.name)):
             return M.get_model(model, weights=w, **kwargs), task
     net = M.get_model(model, weights=None, **kwargs)
-    state = load_state_dict(weights, node="torchvision_model", fetch=fetch_command(model, weights))
+    state = load_state_dict(weights, node="torchvision_model", fetch=_fetch_command(model, weights))
     if state is not None:
         try:
             net.load_state_dict(state)
@@ -166,7 +166,7 @@ class TorchvisionModel(Node):
             return weights_cache_path(w)
         if params.weights.lower() == "none":
             raise UserInputError("torchvision_model: weights=none has nothing to fetch")
-        load_state_dict(params.weights, node="torchvision_model", fetch=fetch_command(params.model, params.weights))
+        load_state_dict(params.weights, node="torchvision_model", fetch=_fetch_command(params.model, params.weights))
         return cache_path(params.weights) if is_url(params.weights) else Path(params.weights).expanduser()
 
     def setup(self, ctx):
