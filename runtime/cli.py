@@ -4,6 +4,7 @@
     graphrun launch "video_file path=a.mp4 ! preprocess resize=224 ! null_sink" [--print-yaml]
     graphrun batch GRAPH INPUT... --out DIR [--executor local|ray] [--jobs N] [--resume] [--set ...]
     graphrun list | inspect KIND | validate GRAPH | dot GRAPH | tune GRAPH --param node.p=lo:hi ...
+    graphrun weights fetch KIND [--weights X] | weights list
 
 GRAPH is a YAML file or the name of a shipped graph (``graphrun stabilize``).
 """
@@ -19,8 +20,10 @@ import traceback
 from pathlib import Path
 
 from .errors import GraphError, Interrupted, NodeError, UserInputError
+from .weights_cli import add_parser as add_weights_parser
+from .weights_cli import cmd_weights
 
-COMMANDS = ("run", "launch", "batch", "list", "inspect", "validate", "dot", "tune")
+COMMANDS = ("run", "launch", "batch", "list", "inspect", "validate", "dot", "tune", "weights")
 STOPPED_AT_ONCE = -130      # main()'s code for a run stopped by a second signal (the process exits 130)
 
 
@@ -81,6 +84,7 @@ def parser() -> argparse.ArgumentParser:
                       help="J (needs ground truth), stability (under a fidelity constraint), or auto")
     tune.add_argument("--out", default=None, help="where to write the study (default runs/tune-<graph>)")
     tune.add_argument("--seed", type=int, default=0)
+    add_weights_parser(sub)
     return ap
 
 
@@ -281,7 +285,7 @@ def cmd_tune(args) -> int:
 
 
 COMMAND_FUNCS = {"run": cmd_run, "launch": cmd_launch, "batch": cmd_batch, "list": cmd_list, "inspect": cmd_inspect,
-                 "validate": cmd_validate, "dot": cmd_dot, "tune": cmd_tune}
+                 "validate": cmd_validate, "dot": cmd_dot, "tune": cmd_tune, "weights": cmd_weights}
 
 def _interrupted_before_the_run(signum, frame) -> None:
     print("graphrun: interrupted", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""torchvision_model: shapes per task, batch = per-frame, weights only from the local cache."""
+"""torchvision_model: shapes per task, batch = per-frame, weights from the torch cache (never the network here)."""
 import pytest
 import torch
 from pydantic import ValidationError
@@ -13,7 +13,9 @@ def make(**params):
 
 
 @pytest.fixture
-def hub_dir(tmp_path):
+def hub_dir(tmp_path, monkeypatch):
+    """An empty torch hub folder, offline: a cache miss fails at once instead of downloading."""
+    monkeypatch.setenv("GRAPHRUN_OFFLINE", "1")
     old = torch.hub.get_dir()
     torch.hub.set_dir(str(tmp_path))
     yield tmp_path
@@ -58,7 +60,7 @@ def test_detection_model_gives_boxes_scores_labels():
 
 
 def test_default_weights_missing_from_the_cache_is_a_user_error_naming_the_file(hub_dir):
-    with pytest.raises(UserInputError, match="not in the local cache") as err:
+    with pytest.raises(UserInputError, match="not in the torch cache") as err:
         make(model="mobilenet_v3_small", weights="DEFAULT")
     assert str(hub_dir) in str(err.value)
 

@@ -75,21 +75,26 @@ def decode(path):
 
 
 def test_overlay_writer_encodes_raw_and_stabilized_side_by_side_at_the_frames_rate(tmp_path):
+    def low_square(x):    # below each panel's label box (its top ~22 rows; the glyphs differ by OpenCV version)
+        p = torch.zeros(60, 40)
+        p[34:46, x:x + 12] = 1.0
+        return p
+
     with Harness("overlay_writer", out_dir=str(tmp_path)) as h:
         for i in range(6):
-            h.push(frame=vf(i, fps=25.0), raw=square(x=5), stabilized=square(x=20))
+            h.push(frame=vf(i, h=60, fps=25.0), raw=low_square(5), stabilized=low_square(20))
         assert not (tmp_path / "overlay.mp4").exists()
         h.finish()
     codec, rate, pix_fmt, frames = decode(tmp_path / "overlay.mp4")
     assert codec in ("h264", "mpeg4") and pix_fmt == "yuv420p"
     assert float(rate) == pytest.approx(25.0)
     assert len(frames) == 6
-    assert frames[0].shape == (30, 84, 3)   # two 40-px panels + 4-px separator
+    assert frames[0].shape == (60, 84, 3)   # two 40-px panels + 4-px separator
     left, right = frames[3][:, :40].astype(int), frames[3][:, 44:].astype(int)
     # raw (orange) tint at x=5..17 on the left, stabilized (green) tint at x=20..32 on the right
-    assert left[14, 10, 0] > left[14, 10, 1] + 25
-    assert right[14, 26, 1] > right[14, 26, 0] + 25
-    assert abs(right[14, 10] - left[14, 30]).max() < 30   # untinted background alike
+    assert left[40, 10, 0] > left[40, 10, 1] + 25
+    assert right[40, 26, 1] > right[40, 26, 0] + 25
+    assert abs(right[40, 10] - left[40, 30]).max() < 30   # untinted background alike
     assert [p.name for p in tmp_path.iterdir()] == ["overlay.mp4"]
 
 

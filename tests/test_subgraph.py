@@ -162,7 +162,7 @@ def test_inspect_shows_a_subgraphs_typed_ports_and_nodes(capsys):
 
 
 def test_the_shipped_stabilization_graphs_contain_the_stabilizer_once():
-    for name in ("stabilize", "davis", "stabilize_maskrcnn"):
+    for name in ("stabilize", "davis", "stabilize_maskrcnn", "stabilize_person"):
         spec = graphrun.load(name).spec
         assert [n for n, ns in spec.nodes.items() if ns.kind == "stabilizer"] == ["stab"], name
         assert not any(ns.kind in ("flow_warp", "motion_fusion", "anti_ghost") for ns in spec.nodes.values()), name

@@ -15,7 +15,9 @@ from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, PROB_MAP, SCALAR
 
 from ..common import rgb_uint8
+from ..common.alerts import warn
 from ..common.size import SizeWatch
+from .camera_motion import CameraMotion, input_name
 
 
 @register("bg_subtract")
@@ -34,7 +36,10 @@ class BgSubtract(Node):
     start from it: the initial variance then comes from the robust spread of frame 0 around the
     plate and the rate stays 1/history. Without a plate the first ``warmup`` frames learn at
     OpenCV's fast automatic rate; their masks are unreliable and their score is 0.
-    A moving camera breaks the static-background assumption (use ``maskrcnn`` there).
+    A moving camera breaks the static-background assumption: the node measures the global motion
+    over the first ``camera_check`` frames (``camera_motion.py``) and, above ``max_camera_shift``,
+    warns once (log and the run's ``warnings``), naming the input and the graphs to use instead
+    (``graphs/stabilize_person.yaml`` for a person, ``graphs/stabilize_maskrcnn.yaml``).
     """
 
     frame = Input(FRAME, doc="video frame (static camera)")
@@ -58,6 +63,11 @@ class BgSubtract(Node):
                                     description="score falls to 0 as the foreground fraction of the frame "
                                                 "approaches this")
         scale: float = Field(1.0, gt=0, le=1, description="process at this fraction of the size (faster)")
+        camera_check: int = Field(30, ge=0, le=10_000,
+                                  description="frames at the start over which camera motion is measured (0 = off)")
+        max_camera_shift: float = Field(0.0025, gt=0, le=1,
+                                        description="median global shift per frame, as a fraction of the width, "
+                                                    "above which the camera counts as moving (one warning)")
 
     def setup(self, ctx) -> None:
         import cv2
@@ -69,6 +79,7 @@ class BgSubtract(Node):
         ell = cv2.MORPH_ELLIPSE
         self.k_open = cv2.getStructuringElement(ell, (p.open_px, p.open_px)) if p.open_px > 1 else None
         self.k_close = cv2.getStructuringElement(ell, (p.close_px, p.close_px)) if p.close_px > 1 else None
+        self.camera, self.first_name = CameraMotion(p.camera_check), None
 
     def _new_model(self) -> None:
         p = self.params
@@ -156,7 +167,19 @@ class BgSubtract(Node):
             score = 0.0
         else:
             score = float(prob[fgmask].mean()) * max(0.0, 1.0 - float(fgmask.mean()) / p.max_fraction) * light
+        self._check_camera(ctx, frame, full)
         out = torch.from_numpy(prob)
         if str(ctx.device) != "cpu":
             out = out.to(ctx.device)
         return {"prob": out, "score": score}
+
+    def _check_camera(self, ctx, frame, image: np.ndarray) -> None:
+        self.first_name = self.first_name or frame.name or str(ctx.index)
+        shift = self.camera.update(image)
+        if shift is not None and shift > self.params.max_camera_shift:
+            where = input_name(ctx, self.first_name, frame.name or str(ctx.index))
+            warn(ctx, f"bg_subtract '{ctx.name}': the camera moves in {where} ({shift:.2%} of the width "
+                                 f"per frame over the first {self.params.camera_check} frames; a static camera "
+                                 f"measures < {self.params.max_camera_shift:.2%}): background subtraction needs a "
+                                 f"static camera. For a person use graphs/stabilize_person.yaml, for COCO objects "
+                                 f"graphs/stabilize_maskrcnn.yaml")

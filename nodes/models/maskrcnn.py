@@ -1,22 +1,24 @@
 """The ``maskrcnn`` segmenter: torchvision's Mask R-CNN (ResNet-50 FPN, COCO), following one instance.
 
 Like every segmenter it emits a soft ``prob`` map and a ``score`` per frame, without temporal
-smoothing of its own. It never downloads weights.
+smoothing of its own. Weights come the torchvision way (``weights.py``): downloaded into the torch
+hub cache on first use, or a local file or URL.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
 from pydantic import Field
 
 from graphrun.runtime import Input, Node, NodeParams, Output, register
+from graphrun.runtime.cache import shared
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, INSTANCES, PROB_MAP, SCALAR, Instances
 
-from .torchvision_model import weights_cache_path
+from .weights import cache_path, is_url, load_state_dict
 
 
 def _coco_categories() -> list[str]:
@@ -30,7 +32,11 @@ def default_weights_file() -> tuple[Path, str]:
     from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights
 
     weights = MaskRCNN_ResNet50_FPN_Weights.COCO_V1
-    return weights_cache_path(weights), weights.url
+    return cache_path(weights.url), weights.url
+
+
+def _fetch_command(weights: str) -> str:
+    return "graphrun weights fetch maskrcnn" + ("" if weights.strip() == "DEFAULT" else f" --weights {weights}")
 
 
 @register("maskrcnn")
@@ -39,9 +45,10 @@ class MaskRCNN(Node):
 
     Each frame alone: detections of ``class_name`` above ``score_threshold``; the instance whose
     score plus ``iou_weight`` x its IoU with the previous frame's mask (input ``prev``, usually a
-    back edge from the stabilized output) is highest becomes ``prob``. Never downloads:
-    ``weights: DEFAULT`` reads torchvision's file from the torch hub cache (see the error for how
-    to get it), a path reads a local state_dict, ``none`` builds a random model (tests, timing).
+    back edge from the stabilized output) is highest becomes ``prob``. ``weights: DEFAULT`` (or
+    ``COCO_V1``) is torchvision's COCO file, downloaded into the torch hub cache on first use
+    (``graphrun weights fetch maskrcnn`` does it ahead of a run); a path or an http(s) URL gives
+    another state_dict; ``none`` builds a random model (tests, timing).
     """
 
     frame = Input(FRAME, doc="video frame")
@@ -53,7 +60,9 @@ class MaskRCNN(Node):
     devices = ("cpu", "cuda")
 
     class Params(NodeParams):
-        weights: str = Field("DEFAULT", description="DEFAULT (torch hub cache), a local .pth state_dict, or none")
+        weights: str = Field("DEFAULT", description="DEFAULT or COCO_V1 (torchvision's COCO weights, downloaded into "
+                                                    "the torch hub cache on first use), a .pth path, an http(s) "
+                                                    "URL, or none (random)")
         class_name: Union[int, str] = Field("person", description="COCO class to follow: a name or an id")
         score_threshold: float = Field(0.5, ge=0, le=1, description="ignore detections below this score")
         follow: bool = Field(True, description="prefer the instance overlapping the previous mask")
@@ -64,38 +73,35 @@ class MaskRCNN(Node):
         half: bool = Field(False, description="run in float16 on CUDA")
 
     def setup(self, ctx) -> None:
-        from torchvision.models.detection import maskrcnn_resnet50_fpn
-
         p = self.params
         cats = _coco_categories()
         self.categories = cats
         self.class_id = self._class_id(p.class_name, cats)
+        self.device = torch.device(ctx.device)
+        self.dtype = torch.float16 if (p.half and self.device.type == "cuda") else torch.float32
+        key = ("maskrcnn", p.weights.strip(), p.min_size, p.max_size, min(p.score_threshold, 0.05),
+               p.max_detections, str(self.device), str(self.dtype))
+        self.model = shared(key, lambda: self._build_model(p, cats).eval().to(self.device, self.dtype))
+
+    def _build_model(self, p, cats):
+        """maskrcnn_resnet50_fpn with ``p.weights`` loaded (built once per process and settings)."""
+        from torchvision.models.detection import maskrcnn_resnet50_fpn
+
         kw = dict(weights=None, weights_backbone=None, num_classes=len(cats),
                   min_size=p.min_size, max_size=p.max_size, box_score_thresh=min(p.score_threshold, 0.05),
                   box_detections_per_img=p.max_detections)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # "none": a reproducible random model
             model = maskrcnn_resnet50_fpn(**kw)
-        w = p.weights.strip()
-        if w.lower() != "none":
-            path = self._weights_path(w)
-            try:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as exc:
-                raise UserInputError(f"maskrcnn: cannot read weights file {path}: {exc}") from None
-            if isinstance(state, dict):
-                for key in ("model", "state_dict"):
-                    if key in state and isinstance(state[key], dict):
-                        state = state[key]
+        state = self.read_weights(p.weights)
+        if state is not None:
             try:
                 model.load_state_dict(state)
             except Exception as exc:
                 first = str(exc).strip().splitlines()[0][:200]
-                raise UserInputError(f"maskrcnn: {path} is not a maskrcnn_resnet50_fpn state_dict "
+                raise UserInputError(f"maskrcnn: weights {p.weights} are not a maskrcnn_resnet50_fpn state_dict "
                                      f"with {len(cats)} classes ({first})") from None
-        self.device = torch.device(ctx.device)
-        self.dtype = torch.float16 if (p.half and self.device.type == "cuda") else torch.float32
-        self.model = model.eval().to(self.device, self.dtype)
+        return model
 
     @staticmethod
     def _class_id(name, cats) -> int:
@@ -113,21 +119,25 @@ class MaskRCNN(Node):
         return low.index(name.lower())
 
     @staticmethod
-    def _weights_path(w: str) -> Path:
-        if w.upper() == "DEFAULT":
-            path, url = default_weights_file()
-            if not path.is_file():
-                raise UserInputError(
-                    f"maskrcnn: weights=DEFAULT but {path} does not exist (graphrun never downloads). "
-                    f"Run once with network access: python -c \"import torchvision; "
-                    f"torchvision.models.detection.maskrcnn_resnet50_fpn(weights='DEFAULT')\", "
-                    f"or download {url} to that path, or pass weights=/path/to/state_dict.pth "
-                    f"(weights=none: random weights)")
-            return path
-        path = Path(w).expanduser()
-        if not path.is_file():
-            raise UserInputError(f"maskrcnn: weights file not found: {path} (use DEFAULT, a .pth path, or none)")
-        return path
+    def read_weights(weights: str) -> Optional[dict]:
+        """The state_dict named by ``weights`` (downloaded into the torch cache if need be); None for none."""
+        from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights
+
+        return load_state_dict(weights, node="maskrcnn", fetch=_fetch_command(weights),
+                               enum=MaskRCNN_ResNet50_FPN_Weights)
+
+    @classmethod
+    def fetch_weights(cls, params: "MaskRCNN.Params") -> Path:
+        """Download the weights into the torch cache now (``graphrun weights fetch maskrcnn``)."""
+        from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights
+
+        w = params.weights.strip()
+        if w.lower() == "none":
+            raise UserInputError("maskrcnn: weights=none has nothing to fetch")
+        cls.read_weights(w)
+        if w in MaskRCNN_ResNet50_FPN_Weights.__members__:
+            return cache_path(MaskRCNN_ResNet50_FPN_Weights[w].url)
+        return cache_path(w) if is_url(w) else Path(w).expanduser()
 
     @torch.inference_mode()
     def process(self, ctx, frame, prev=None):

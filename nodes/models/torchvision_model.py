@@ -1,18 +1,17 @@
 """The ``torchvision_model`` node: a torchvision classification, segmentation or detection model.
 
 Weights are ``none`` by default (random init: right cost, meaningless output, fine for timing).
-``DEFAULT`` or a named weight set (``IMAGENET1K_V1``) are loaded through torchvision only from
-the local torch hub cache: the node never downloads (runs must not depend on the network); a
-missing file is a one-line UserInputError with the path and the command that fetches it.
+``DEFAULT`` or a named weight set (``IMAGENET1K_V1``) load through torchvision's own mechanism:
+downloaded into the torch hub cache on first use (with a progress bar), read from there after;
+a local .pth path or an http(s) URL gives another state_dict (see ``weights.py``). A failed
+download is a one-line UserInputError naming the cache file and ``graphrun weights fetch``.
 ``input_size`` resizes the input before the model, which makes the model's cost a knob (the
 benches size a ResNet-18 this way).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal, Optional, Union
-from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
@@ -23,6 +22,7 @@ from graphrun.runtime.types import RECORD, TENSOR
 
 from ..common import torch_dtype
 from .preprocess_ops import check_size
+from .weights import cache_path, downloading, is_url, load_state_dict
 
 TASKS = ("classification", "segmentation", "detection")
 
@@ -41,31 +41,36 @@ def model_task(name: str) -> Optional[str]:
 
 def weights_cache_path(weights) -> Path:
     """Where torch hub keeps (or would keep) the checkpoint of a torchvision ``WeightsEnum`` member."""
-    import torch
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
+    return cache_path(weights.url)
+
+
+def _enum_names(model: str) -> list[str]:
+    import torchvision.models as M
+    return list(M.get_model_weights(model).__members__)
 
 
 def resolve_weights(model: str, weights: str):
-    """The ``WeightsEnum`` member for ``weights`` (``none`` -> None); raise if it is not cached locally."""
-    if weights.lower() == "none":
+    """The ``WeightsEnum`` member named ``weights``; None for ``none``, a path or a URL."""
+    if weights.lower() == "none" or is_url(weights):
         return None
     import torchvision.models as M
     enum = M.get_model_weights(model)
+    if weights in enum.__members__:
+        return enum[weights]
+    if Path(weights).expanduser().is_file():
+        return None
     members = [m for m in enum.__members__ if m != "DEFAULT"]
-    if weights not in enum.__members__:
-        raise UserInputError(f"torchvision_model: weights '{weights}' do not exist for {model} "
-                             f"(choose none, DEFAULT or one of {', '.join(members)})")
-    w = enum[weights]
-    path = weights_cache_path(w)
-    if not path.is_file():
-        raise UserInputError(
-            f"torchvision_model: weights {model}/{w.name} are not in the local cache ({path}); fetch them once "
-            f"with: python -c \"import torchvision; torchvision.models.get_model('{model}', weights='{w.name}')\"")
-    return w
+    raise UserInputError(f"torchvision_model: weights '{weights}' is not a weight set of {model}, a file or a URL "
+                         f"(choose none, DEFAULT, one of {', '.join(members)}, a .pth path or an http(s) URL)")
+
+
+def _fetch_command(model: str, weights: str) -> str:
+    return f"graphrun weights fetch torchvision_model --set model={model} --weights {weights}"
 
 
 def build_model(model: str, weights: str = "none", num_classes: Optional[int] = None):
-    """Instantiate a torchvision model without touching the network."""
+    """Instantiate a torchvision model; weights of its enum come through torchvision's loader (torch
+    hub cache, downloaded on first use), a path or URL through :func:`load_state_dict`."""
     import torchvision.models as M
     task = model_task(model)
     if task is None:
@@ -77,7 +82,19 @@ def build_model(model: str, weights: str = "none", num_classes: Optional[int] = 
         kwargs["weights_backbone"] = None  # else the builder downloads ImageNet backbone weights
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
-    return M.get_model(model, weights=w, **kwargs), task
+    if w is not None:
+        with downloading("torchvision_model", f"weights {model}/{w.name}", w.url, _fetch_command(model, w.name)):
+            return M.get_model(model, weights=w, **kwargs), task
+    net = M.get_model(model, weights=None, **kwargs)
+    state = load_state_dict(weights, node="torchvision_model", fetch=_fetch_command(model, weights))
+    if state is not None:
+        try:
+            net.load_state_dict(state)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0][:200]
+            raise UserInputError(f"torchvision_model: weights {weights} are not a {model} state_dict "
+                                 f"with these classes ({first}); set num_classes to match the file") from None
+    return net, task
 
 
 @register("torchvision_model")
@@ -87,8 +104,9 @@ class TorchvisionModel(Node):
     Classification models emit ``logits`` (K,) or (B,K); segmentation models ``logits`` (C,H,W) or
     (B,C,H,W) (the ``out`` head). Detection models emit ``detections`` ({boxes, scores, labels}:
     tensors for one image, lists for a batch) and expect inputs in [0,1] (use preprocess with
-    mean 0, std 1). Weights: ``none`` (random, for timing), ``DEFAULT`` or a named set, from the
-    local torch hub cache only. Stateless (no per-frame state): may run with several workers.
+    mean 0, std 1). Weights: ``none`` (random, for timing), ``DEFAULT`` or a named set (torch hub
+    cache, downloaded on first use), a .pth path or an http(s) URL. Stateless (no per-frame
+    state): may run with several workers.
     """
 
     x = Input(TENSOR, doc="float image tensor (3,H,W) or batch (B,3,H,W), normalized for the model")
@@ -100,15 +118,17 @@ class TorchvisionModel(Node):
 
     class Params(NodeParams):
         model: str = Field("resnet18", description="torchvision model name (torchvision.models.list_models())")
-        weights: str = Field("none", description="none (random init), DEFAULT, or a weight set name such as "
-                                                 "IMAGENET1K_V1; read from the local torch hub cache only")
+        weights: str = Field("none", description="none (random init), DEFAULT or a weight set name such as "
+                                                 "IMAGENET1K_V1 (torch hub cache, downloaded on first use), a "
+                                                 ".pth path or an http(s) URL")
         input_size: Optional[Union[int, tuple[int, int]]] = Field(
             None, description="resize the input to this size (int = square, or [h, w]) before the model; "
                               "null = as received. Makes the model's cost adjustable")
         dtype: Literal["float32", "float16", "bfloat16"] = Field(
             "float32", description="model and input dtype (float16 is for CUDA)")
         channels_last: bool = Field(False, description="run the model in channels-last memory format")
-        num_classes: Optional[int] = Field(None, ge=1, description="output classes (only with weights: none)")
+        num_classes: Optional[int] = Field(None, ge=1, description="output classes (with weights none, a path or "
+                                                                   "a URL; a weight set fixes its own)")
         warmup: bool = Field(True, description="with input_size set, run one forward pass at setup so the first "
                                                "frame does not pay for lazy initialisation (matters in realtime)")
 
@@ -133,9 +153,22 @@ class TorchvisionModel(Node):
 
         @model_validator(mode="after")
         def _classes_need_random_weights(self):
-            if self.num_classes is not None and self.weights.lower() != "none":
-                raise ValueError("num_classes can only be set with weights: none")
+            if self.num_classes is not None and self.weights in _enum_names(self.model):
+                raise ValueError(f"num_classes cannot be set with weights: {self.weights} (a weight set fixes its "
+                                 f"classes); use none, a .pth path or a URL")
             return self
+
+    @classmethod
+    def fetch_weights(cls, params: "TorchvisionModel.Params") -> Path:
+        """Download the weights into the torch cache now (``graphrun weights fetch torchvision_model``)."""
+        w = resolve_weights(params.model, params.weights)
+        if w is not None:
+            build_model(params.model, params.weights)
+            return weights_cache_path(w)
+        if params.weights.lower() == "none":
+            raise UserInputError("torchvision_model: weights=none has nothing to fetch")
+        load_state_dict(params.weights, node="torchvision_model", fetch=_fetch_command(params.model, params.weights))
+        return cache_path(params.weights) if is_url(params.weights) else Path(params.weights).expanduser()
 
     def setup(self, ctx):
         import torch
