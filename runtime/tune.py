@@ -114,12 +114,20 @@ def _suggest(trial, ranges: dict) -> list[str]:
 
 
 def parse_loo(text: str) -> tuple[str, list[str]]:
-    """'vars.seq=a,b,c' -> ('vars.seq', ['a', 'b', 'c']): the setting whose values are the folds."""
+    """'vars.seq=a,b,c' -> ('vars.seq', ['a', 'b', 'c']): the setting whose values are the folds.
+
+    Several settings per fold: 'vars.pred/vars.seq=osvos/blackswan,rvos/blackswan'."""
     key, _, values = text.partition("=")
     folds = [v for v in values.split(",") if v]
-    if "." not in key or len(folds) < 2:
-        raise GraphError(f"--loo '{text}' must look like vars.NAME=a,b,c (or node.param=a,b,c), two values at least")
+    keys = key.split("/")
+    if any("." not in k for k in keys) or len(folds) < 2 or any(len(f.split("/")) != len(keys) for f in folds):
+        raise GraphError(f"--loo '{text}' must look like vars.NAME=a,b,c (or node.param=a,b,c, or "
+                         f"vars.A/vars.B=a1/b1,a2/b2), two values at least")
     return key, folds
+
+
+def _fold_sets(key: str, value: str) -> list[str]:
+    return [f"{k}={v}" for k, v in zip(key.split("/"), value.split("/"))]
 
 
 def tune_loo(graph: str, params: list[str], loo: str, trials: int = 20, overrides: Optional[list] = None,
@@ -139,7 +147,7 @@ def tune_loo(graph: str, params: list[str], loo: str, trials: int = 20, override
     ranges = dict(parse_range(p) for p in params)
     key, folds = parse_loo(loo)
     base_sets = list(overrides or [])
-    load(graph, set=base_sets + [f"{key}={folds[0]}"] + [f"{k}={_sample_default(r)}" for k, r in ranges.items()]
+    load(graph, set=base_sets + _fold_sets(key, folds[0]) + [f"{k}={_sample_default(r)}" for k, r in ranges.items()]
          ).build(mode, device)                                                 # a bad graph fails now
     obj_key = "objective" if objective in ("auto", "objective") else objective
     out_dir = Path(out or Path("runs") / f"tune-loo-{Path(graph).stem}")
@@ -153,7 +161,7 @@ def tune_loo(graph: str, params: list[str], loo: str, trials: int = 20, override
         if k not in cache:
             scratch = tempfile.mkdtemp(prefix="graphrun-tune-")
             try:
-                g = load(graph, set=base_sets + [f"{key}={value}"])
+                g = load(graph, set=base_sets + _fold_sets(key, value))
                 result = g.run(scratch, set=sets, mode=mode, device=device, executor=executor or "inline",
                                log=lambda msg: None)
             finally:

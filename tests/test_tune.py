@@ -60,7 +60,14 @@ def test_tune_loo_from_the_command_line_prints_the_table(graph, tmp_path, capsys
     assert code == 0 and "leave-one-out over vars.target" in out and "mean" in out
 
 
+def test_a_fold_may_set_several_variables(graph, tmp_path):
+    res = tune_loo(graph, ["obj.p=0.0:4.0"], "vars.target/src.n=1/2,3/3", trials=3, out=str(tmp_path / "c"),
+                   sampler="random", log=lambda m: None)
+    assert [r["held_out"] for r in res["folds"]] == ["1/2", "3/3"]
+
+
 def test_a_loo_setting_needs_two_values():
     assert parse_loo("vars.seq=a,b") == ("vars.seq", ["a", "b"])
+    assert parse_loo("vars.a/vars.b=1/2,3/4") == ("vars.a/vars.b", ["1/2", "3/4"])
     with pytest.raises(GraphError, match="two values at least"):
         parse_loo("vars.seq=a")

@@ -275,7 +275,7 @@ def future_maps(ahead: list, fb_sigma: float = 2.0, port: str = "current") -> li
 
 
 def glitch_filter(current: torch.Tensor, past: Optional[torch.Tensor], futures, level: float = 0.5,
-                  min_frac: float = 0.1) -> tuple[torch.Tensor, dict]:
+                  min_frac: float = 0.1, release_frac: float = 0.5) -> tuple[torch.Tensor, Optional[torch.Tensor], dict]:
     """Undo the segmenter's glitches that the next frames reveal; let real changes through at once.
 
     ``past`` is the previous stabilized map moved into frame t, ``futures`` the next frames' raw
@@ -285,15 +285,17 @@ def glitch_filter(current: torch.Tensor, past: Optional[torch.Tensor], futures, 
     it, averaged over the window: a region the current map adds is a glitch when that support is
     below ``level`` (the segmenter drops it again: a one-frame blow-up or blob); a region it drops
     is a glitch when the support is at least ``level`` (the object comes back: a miss). A glitch
-    region takes the past's values; anything else keeps ``current`` (a real appearance or
-    disappearance, no lag). Regions smaller than ``min_frac`` of the object's area (boundary
-    jitter) are left to the fusion. Returns (map, info)."""
+    region takes the past's values in the returned map; a region the next frames confirm (a real
+    appearance or disappearance) takes the current values in the returned past, so that the
+    fusion after it neither fills a real disappearance nor delays a real appearance. Regions
+    smaller than ``min_frac`` of the object's area (boundary jitter) are left to the fusion.
+    Returns (map, past, info)."""
     import cv2
 
     cur = current.float()
     info = {"removed_px": 0, "filled_px": 0}
     if past is None or tuple(past.shape) != tuple(cur.shape):
-        return cur, info
+        return cur, past, info
     c = (cur >= 0.5).cpu().numpy()
     p = (past >= 0.5).cpu().numpy()
     obj = max(int(c.sum()), int(p.sum()), 1)
@@ -308,22 +310,31 @@ def glitch_filter(current: torch.Tensor, past: Optional[torch.Tensor], futures, 
         if big.any():
             regions.append((added, n, lab, area, big))
     if not regions:
-        return cur, info
+        return cur, past, info
     futures = futures() if callable(futures) else futures
     if not futures:
-        return cur, info
+        return cur, past, info
     dev = cur.device
     support = torch.stack([torch.lerp(cur, m.to(dev), r.to(dev)) for m, r in futures]).mean(0)
     sup = support.cpu().numpy().ravel()
-    keep_past = np.zeros(c.size, bool)
+    to_past = np.zeros(c.size, bool)          # glitches: the current map takes the past's values
+    to_current = np.zeros(c.size, bool)       # confirmed changes: the past takes the current values
     for added, n, lab, area, big in regions:
         flat = lab.ravel()
         mean = np.bincount(flat, weights=sup, minlength=n) / np.maximum(area, 1)
         glitch = big & ((mean < level) if added else (mean >= level))
+        real = big & ~glitch
+        if not added:                          # a confirmed drop: released at once only when it is
+            real &= area >= release_frac * obj   # most of the object (smaller ones: the fusion's fill)
         if glitch.any():
-            keep_past |= glitch[flat]
+            to_past |= glitch[flat]
             info["removed_px" if added else "filled_px"] += int(area[glitch].sum())
-    if not keep_past.any():
-        return cur, info
-    sel = torch.from_numpy(keep_past.reshape(c.shape)).to(dev)
-    return torch.where(sel, past.to(dev).float(), cur), info
+        if real.any():
+            to_current |= real[flat]
+    pst = past.to(dev).float()
+    out, new_past = cur, pst
+    if to_past.any():
+        out = torch.where(torch.from_numpy(to_past.reshape(c.shape)).to(dev), pst, cur)
+    if to_current.any():
+        new_past = torch.where(torch.from_numpy(to_current.reshape(c.shape)).to(dev), cur, pst)
+    return out, new_past, info
