@@ -3,7 +3,8 @@
     core/       passthrough, null_sink
     io/         video_file, image_folder, mask_folder, camera, stream_url, dataloader_source, synthetic_scene
     models/     bg_subtract, maskrcnn, torchvision_model, preprocess, batch
-    stabilize/  optical_flow, flow_warp, motion_fusion, ema, adaptive_threshold, area_guard, anti_ghost
+    stabilize/  optical_flow, flow_warp, glitch_filter, motion_fusion, ema, adaptive_threshold, area_guard,
+                anti_ghost
     eval/       metrics, report
     sinks/      mask_writer, overlay_writer
     common/     helpers shared by the families (no nodes)

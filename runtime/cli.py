@@ -84,6 +84,10 @@ def parser() -> argparse.ArgumentParser:
                       help="J (needs ground truth), stability (under a fidelity constraint), or auto")
     tune.add_argument("--out", default=None, help="where to write the study (default runs/tune-<graph>)")
     tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--loo", metavar="VARS.NAME=A,B,C", default=None,
+                      help="leave one out: for each value, tune on the others and score the choice on it")
+    tune.add_argument("--sampler", choices=("tpe", "random"), default="tpe",
+                      help="with --loo: tpe = a study per fold; random = one set of candidates run on every value")
     add_weights_parser(sub)
     return ap
 
@@ -276,7 +280,13 @@ def cmd_dot(args) -> int:
 
 
 def cmd_tune(args) -> int:
-    from .tune import tune
+    from .tune import format_loo, tune, tune_loo
+    if args.loo:
+        result = tune_loo(args.graph, args.param, args.loo, trials=args.trials, overrides=args.overrides,
+                          objective=args.objective, out=args.out, seed=args.seed, mode=args.mode, device=args.device,
+                          executor=args.executor, sampler=args.sampler)
+        print(format_loo(result))
+        return 0
     best = tune(args.graph, args.param, trials=args.trials, overrides=args.overrides, objective=args.objective,
                 out=args.out, seed=args.seed, mode=args.mode, device=args.device, executor=args.executor)
     print(json.dumps(best["best_value_info"], indent=2))

@@ -180,3 +180,19 @@ class AheadSum(Node):
     def process(self, ctx, x, prev):
         assert all(set(a) <= {"x"} for a in ctx.ahead)          # only inputs from outside its loop
         return {"out": x + sum(a["x"] for a in ctx.ahead) + (prev or 0.0) * 0.0}
+
+
+@register("test_objective")
+class Objective(Node):
+    """Publishes objective = -(p - target)^2 at the end (a landscape for graphrun tune)."""
+    x = Input(SCALAR)
+
+    class Params(NodeParams):
+        p: float = 0.0
+        target: float = 0.0
+
+    def process(self, ctx, x):
+        return None
+
+    def finish(self, ctx):
+        ctx.publish("objective", -(self.params.p - self.params.target) ** 2)

@@ -3,7 +3,8 @@
 The recurrent loop of the stabilizer (see graphs/stabilize.yaml)::
 
     optical_flow --flow--> flow_warp <--(back edge: previous stabilized prob)-- anti_ghost.prob
-    segmenter.prob --> motion_fusion <-- flow_warp.warped, optical_flow.fb_error
+    segmenter.prob --> glitch_filter (look-ahead: the next frames' maps, warped back along
+                       optical_flow.forward) --> motion_fusion <-- flow_warp.warped, optical_flow.fb_error
     motion_fusion.fused --> adaptive_threshold --> area_guard --> anti_ghost --> mask
 
 One node per module; the pure functions they wrap are in ``ops`` (torch, any device), exposed for
@@ -16,9 +17,20 @@ from .area_guard import AreaGuard
 from .ema import EMA
 from .flow import FlowEstimator, OpticalFlow, fb_error
 from .flow_warp import FlowWarp
+from .glitch_filter import GlitchFilter
 from .motion_fusion import MotionFusion
-from .ops import component_support, fuse, fusion_weight, gate_components, gaussian_blur, pick_threshold, warp
+from .ops import (
+    component_support,
+    fuse,
+    fusion_weight,
+    future_maps,
+    gate_components,
+    gaussian_blur,
+    glitch_filter,
+    pick_threshold,
+    warp,
+)
 
 __all__ = ["AdaptiveThreshold", "AntiGhost", "AreaGuard", "EMA", "FlowEstimator", "OpticalFlow", "fb_error",
-           "FlowWarp", "MotionFusion", "component_support", "fuse", "fusion_weight", "gate_components",
-           "gaussian_blur", "pick_threshold", "to_cpu", "warp"]
+           "FlowWarp", "GlitchFilter", "MotionFusion", "component_support", "fuse", "fusion_weight", "future_maps",
+           "gate_components", "gaussian_blur", "glitch_filter", "pick_threshold", "to_cpu", "warp"]

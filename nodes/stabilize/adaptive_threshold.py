@@ -17,14 +17,19 @@ from .ops import gaussian_blur, pick_threshold
 class AdaptiveThreshold(Node):
     """Binarize a probability map with a threshold that keeps the area near an expected area.
 
-    The expected area is that of the warped previous stabilized map (``warped`` input, >= 0.5),
-    which follows the object's motion; without it, the median area of the last ``window`` masks.
+    The expected area is the median of ``target_window`` areas: the warped previous stabilized
+    map's (``warped`` input, >= 0.5), which follows the object's motion, the segmenter's current
+    map's (``current``, when connected) and the masks' of frames t-2, t-3, ...: one blown-up frame
+    does not become the next frame's target (which would pull the threshold down and keep the stale
+    region), one missed frame does not shrink it. Without ``warped``: the median area of the
+    last ``window`` masks.
     The threshold is searched in [lo, hi] (steps of 0.05) to minimize the relative area error plus
     ``penalty`` x |threshold - base|. The map is blurred by ``smooth_sigma`` px first, which removes
     boundary jitter. ``info`` = {threshold, area, target_area}."""
 
     prob = Input(PROB_MAP, doc="fused probability map")
     warped = Input(PROB_MAP, optional=True, doc="flow_warp.warped, for the expected area")
+    current = Input(PROB_MAP, optional=True, doc="the segmenter's map of frame t, for the expected area")
     mask = Output(MASK, doc="binary mask")
     info = Output(RECORD, doc="{threshold, area, target_area}")
     devices = ("cpu", "cuda")
@@ -36,18 +41,26 @@ class AdaptiveThreshold(Node):
         penalty: float = Field(1.0, ge=0.0, le=10.0, description="cost per unit of distance from base")
         window: int = Field(5, ge=1, le=100, description="frames of area history when warped is absent")
         smooth_sigma: float = Field(1.5, ge=0.0, le=20.0, description="Gaussian blur (px) before (0-4)")
+        target_window: int = Field(3, ge=1, le=100, description="areas in the target's median: warped, current, "
+                                                                 "masks of t-2, t-3, ... (1 = warped alone)")
 
     def setup(self, ctx):
-        self._areas: deque = deque(maxlen=self.params.window)
+        self._areas: deque = deque(maxlen=max(self.params.window, self.params.target_window))
         self._sizes = SizeWatch("area history reset")
 
-    def process(self, ctx, prob, warped=None):
+    def process(self, ctx, prob, warped=None, current=None):
         p = self.params
         if self._sizes.changed(ctx, prob.shape):
             self._areas.clear()
         x = gaussian_blur(prob.to(ctx.device).float(), p.smooth_sigma)
         if warped is not None and tuple(warped.shape) == tuple(x.shape):
-            target = float((warped >= 0.5).sum())
+            areas = [float((warped >= 0.5).sum())]
+            if p.target_window > 1 and current is not None and tuple(current.shape) == tuple(x.shape):
+                areas.append(float((current >= 0.5).sum()))
+            # the warped map stands for frame t-1: the history adds t-2, t-3, ... (not t-1 twice)
+            history = list(self._areas)[:-1][::-1]
+            areas += history[:max(0, p.target_window - len(areas))]
+            target = float(np.median(areas))
         elif self._areas:
             target = float(np.median(self._areas))
         else:

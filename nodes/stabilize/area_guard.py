@@ -59,8 +59,11 @@ class AreaGuard(Node):
         if self._prev is not None and self._prev.shape == m.shape:
             prev, counter = self._prev, self._counter
             if flow is not None and tuple(flow.shape[:2]) == m.shape:
-                both = warp(torch.from_numpy(np.stack([prev.astype(np.float32), counter], -1)), to_cpu(flow))
-                prev, counter = both[..., 0].numpy() >= 0.5, both[..., 1].numpy()
+                if counter.any():
+                    both = warp(torch.from_numpy(np.stack([prev.astype(np.float32), counter], -1)), to_cpu(flow))
+                    prev, counter = both[..., 0].numpy() >= 0.5, both[..., 1].numpy()
+                else:                                  # nothing waits for confirmation: move the mask alone
+                    prev = warp(torch.from_numpy(prev.astype(np.float32)), to_cpu(flow)).numpy() >= 0.5
         kept, self._counter, info = gate_components(m, prev, counter, p.near_frac, p.near_px,
                                                     p.dominant_ratio, p.confirm_frames)
         held = False

@@ -2,7 +2,8 @@
 
 The flow is *backward*: for each pixel of frame t, the (dx, dy) in pixels to where it was in
 frame t-1 — what a warp of frame t-1's mask into frame t needs. Optionally also the
-forward/backward disagreement in pixels (a per-pixel reliability of the flow).
+forward/backward disagreement in pixels (a per-pixel reliability of the flow) and the forward
+flow itself (frame t-1 -> t), which warps frame t's map back into frame t-1 (look-ahead).
 """
 from __future__ import annotations
 
@@ -76,6 +77,8 @@ class OpticalFlow(Node):
     flow = Output(FLOW, doc="backward flow (H,W,2): (dx,dy) from frame t to frame t-1, in pixels")
     fb_error = Output(TENSOR(dtype="float32", shape="H,W"),
                       doc="forward/backward disagreement in pixels (H,W); inf where no previous frame")
+    forward = Output(FLOW, doc="forward flow (H,W,2) from frame t-1 to frame t, on frame t-1's pixels (None "
+                               "at a restart or without fb_check): warps frame t's map back into t-1")
     stateless = False
 
     class Params(NodeParams):
@@ -108,6 +111,7 @@ class OpticalFlow(Node):
             self._prev = None
         small = self._est.shrink(gray)
         restart = (self._prev is None or self._size != (h, w) or ctx.skipped > self.params.max_skipped)
+        forward = None
         if restart:
             flow = np.zeros((h, w, 2), np.float32)
             err = np.full((h, w), np.inf, np.float32)
@@ -116,13 +120,16 @@ class OpticalFlow(Node):
             if self.params.fb_check:
                 fwd = self._est.calc(self._prev, small)
                 err = self._est.upscale_scalar(fb_error(back, fwd), h, w)
+                forward = self._est.upscale(fwd, h, w)
             else:
                 err = np.zeros((h, w), np.float32)
             flow = self._est.upscale(back, h, w)
         self._prev, self._size = small, (h, w)
         dev = ctx.device
-        return {"flow": torch.from_numpy(np.ascontiguousarray(flow, np.float32)).to(dev),
-                "fb_error": torch.from_numpy(np.ascontiguousarray(err, np.float32)).to(dev)}
+
+        def out(a):
+            return None if a is None else torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(dev)
+        return {"flow": out(flow), "fb_error": out(err), "forward": out(forward)}
 
     def close(self):
         self._prev = None

@@ -2,7 +2,10 @@
 
 :func:`warp`, :func:`gaussian_blur`, :func:`fusion_weight`, :func:`fuse` and :func:`pick_threshold`
 serve flow_warp, motion_fusion and adaptive_threshold; :func:`gate_components` and
-:func:`component_support` serve the guards (area_guard, anti_ghost).
+:func:`component_support` serve the guards (area_guard, anti_ghost); :func:`future_maps` and
+:func:`glitch_filter` serve the look-ahead (glitch_filter). Tensors on the CPU take OpenCV paths
+(remap, GaussianBlur, a histogram), several times faster there than torch's; CUDA tensors stay in
+torch.
 """
 from __future__ import annotations
 
@@ -27,12 +30,45 @@ def _base_grid(h: int, w: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     return g
 
 
+_NP_GRIDS: dict = {}
+
+
+def _np_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    g = _NP_GRIDS.get((h, w))
+    if g is None:
+        if len(_NP_GRIDS) > 8:
+            _NP_GRIDS.clear()
+        g = _NP_GRIDS[(h, w)] = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return g
+
+
+def _on_cpu(*xs) -> bool:
+    return all(x.device.type == "cpu" for x in xs)
+
+
 def warp(prev: torch.Tensor, flow: torch.Tensor, padding: str = "zeros") -> torch.Tensor:
     """Warp frame t-1's map (H,W) or (H,W,C) into frame t with a backward flow (H,W,2).
 
     ``out(x, y) = prev(x + dx, y + dy)``, bilinear; outside the frame: 0 (``zeros``) or the
-    nearest edge value (``border``)."""
+    nearest edge value (``border``). The same call warps frame t's map back into frame t-1 with
+    the forward flow t-1 -> t. On the CPU: ``cv2.remap`` (1/32-px interpolation steps)."""
     h, w = flow.shape[:2]
+    if _on_cpu(prev, flow):
+        import cv2
+
+        gx, gy = _np_grid(h, w)
+        f = flow.detach().numpy().astype(np.float32, copy=False)
+        x = np.ascontiguousarray(prev.detach().numpy(), np.float32)
+        border = cv2.BORDER_CONSTANT if padding == "zeros" else cv2.BORDER_REPLICATE
+        mx, my = gx + f[..., 0], gy + f[..., 1]
+        if x.ndim == 3 and x.shape[2] > 4:
+            out = np.stack([cv2.remap(x[..., c], mx, my, cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+                            for c in range(x.shape[2])], -1)
+        else:
+            out = cv2.remap(x, mx, my, cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+            if x.ndim == 3 and out.ndim == 2:
+                out = out[..., None]
+        return torch.from_numpy(out)
     flow = flow.to(prev.device, torch.float32)
     xs, ys = _base_grid(h, w, prev.device)
     gx = (xs + flow[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0
@@ -49,6 +85,12 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     if sigma <= 0:
         return x
     r = max(1, int(round(3 * sigma)))
+    if _on_cpu(x):
+        import cv2
+
+        a = np.ascontiguousarray(x.detach().numpy(), np.float32)
+        return torch.from_numpy(cv2.GaussianBlur(a, (2 * r + 1, 2 * r + 1), sigma, sigmaY=sigma,
+                                                 borderType=cv2.BORDER_REFLECT_101))
     t = torch.arange(-r, r + 1, dtype=torch.float32, device=x.device)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
     k = k / k.sum()
@@ -93,10 +135,39 @@ def pick_threshold(prob: torch.Tensor, target_area: Optional[float], base: float
         return th, int((prob >= th).sum())
     n = int(round((hi - lo) / step)) + 1
     ths = torch.linspace(lo, hi, n, device=prob.device)
-    areas = (prob.reshape(1, -1) >= ths[:, None]).sum(1).float()
+    if _on_cpu(prob):
+        areas = torch.from_numpy(areas_above(prob.detach().numpy(), ths.numpy()))
+    else:
+        areas = (prob.reshape(1, -1) >= ths[:, None]).sum(1).float()
     cost = (areas - target_area).abs() / max(float(target_area), 1.0) + penalty * (ths - base).abs()
     i = int(torch.argmin(cost))
     return float(ths[i]), int(areas[i])
+
+
+def areas_above(prob: np.ndarray, thresholds: np.ndarray, bins: int = 2000) -> np.ndarray:
+    """Pixels of ``prob`` (values in [0, 1]) at or above each threshold, from one histogram of
+    ``bins`` bins (thresholds on its bin edges, e.g. multiples of 0.05, count exactly)."""
+    import cv2
+
+    a = np.ascontiguousarray(prob, np.float32)
+    hist = cv2.calcHist([a], [0], None, [bins], [0.0, 1.0]).ravel()
+    above = np.concatenate([np.cumsum(hist[::-1])[::-1], [0.0]])
+    idx = np.clip(np.round(np.asarray(thresholds, np.float64) * bins).astype(np.int64), 0, bins)
+    # values of exactly 1.0 fall outside calcHist's half-open range: count them at every threshold <= 1
+    ones = int(np.count_nonzero(a >= 1.0)) if idx.max() > 0 else 0
+    return (above[idx] + ones).astype(np.float32)
+
+
+def _group_reduce(keys: np.ndarray, values: np.ndarray, n: int, ufunc, empty: float) -> np.ndarray:
+    """Per key in [0, n): ``ufunc.reduce`` of the values with that key (``empty`` for absent keys)."""
+    out = np.full(n, empty, np.float64)
+    if keys.size == 0:
+        return out
+    order = np.argsort(keys, kind="stable")
+    k, v = keys[order], values[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    out[k[starts]] = ufunc.reduceat(v, starts)
+    return out
 
 
 def gate_components(mask: np.ndarray, prev: Optional[np.ndarray], counter: Optional[np.ndarray] = None,
@@ -109,7 +180,8 @@ def gate_components(mask: np.ndarray, prev: Optional[np.ndarray], counter: Optio
     ``dominant_ratio`` times the area of all near components together (the object re-appears
     elsewhere, e.g. after an occluder), or when it has been seen (and rejected) for
     ``confirm_frames`` consecutive frames (``counter``: per-pixel count, warped from the previous
-    frame). Without a previous object everything is kept.
+    frame). Without a previous object everything is kept. A component touching ``prev`` is near
+    at once; distances are computed only when some component does not.
     Returns (kept mask, new counter, info)."""
     import cv2
 
@@ -117,45 +189,153 @@ def gate_components(mask: np.ndarray, prev: Optional[np.ndarray], counter: Optio
     new_counter = np.zeros(mask.shape, np.float32)
     if prev is None or not prev.any() or not mask.any():
         return mask, new_counter, {"rejected_px": 0}
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    # distance to the nearest previous pixel, and which previous component that pixel belongs to
-    dist, plab = cv2.distanceTransformWithLabels((~prev).astype(np.uint8), cv2.DIST_L2, 5,
-                                                 labelType=cv2.DIST_LABEL_CCOMP)
-    # each previous component's reach: near_frac of its own bounding-box diagonal (at least near_px)
-    np_, plabels, pstats, _ = cv2.connectedComponentsWithStats(prev.astype(np.uint8), connectivity=8)
-    reach_of_comp = np.maximum(near_px, near_frac * np.hypot(pstats[:, cv2.CC_STAT_WIDTH],
-                                                             pstats[:, cv2.CC_STAT_HEIGHT]))
-    # distanceTransformWithLabels numbers the zero-pixel components in its own order: map them
-    first = np.zeros(int(plab.max()) + 1, np.int64)
-    first[plab[prev]] = plabels[prev]
-    slack = (dist[mask] - reach_of_comp[first[plab[mask]]]).astype(np.float32)
-    minslack = np.full(n, np.inf, np.float32)
-    np.minimum.at(minslack, lab[mask], slack)
+    prev = np.asarray(prev, bool)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
     areas = stats[:, cv2.CC_STAT_AREA]
-    near = minslack <= 0
+    near = np.bincount(lab[prev], minlength=n) > 0          # touching the previous object
     near[0] = False
+    undecided = ~near
+    undecided[0] = False
+    if undecided.any():
+        # distance to the nearest previous pixel, and which previous component that pixel belongs to
+        dist, plab = cv2.distanceTransformWithLabels((~prev).view(np.uint8), cv2.DIST_L2, 5,
+                                                     labelType=cv2.DIST_LABEL_CCOMP)
+        # each previous component's reach: near_frac of its own bounding-box diagonal (at least near_px)
+        _, plabels, pstats, _ = cv2.connectedComponentsWithStats(prev.view(np.uint8), connectivity=8)
+        reach_of_comp = np.maximum(near_px, near_frac * np.hypot(pstats[:, cv2.CC_STAT_WIDTH],
+                                                                 pstats[:, cv2.CC_STAT_HEIGHT]))
+        # distanceTransformWithLabels numbers the zero-pixel components in its own order: map them
+        first = np.zeros(int(plab.max()) + 1, np.int64)
+        first[plab[prev]] = plabels[prev]
+        pix = undecided[lab] & mask
+        slack = dist[pix] - reach_of_comp[first[plab[pix]]]
+        near |= _group_reduce(lab[pix], slack, n, np.minimum, np.inf) <= 0
     keep = near.copy()
     near_area = int(areas[near].sum())
-    for i in np.nonzero(~near)[0]:
-        if i == 0:
-            continue
-        if areas[i] >= dominant_ratio * near_area:
-            keep[i] = True
-            continue
-        comp = lab == i
-        count = (counter[comp] if counter is not None else 0) + 1
-        new_counter[comp] = count
-        if np.max(count) >= confirm_frames:
-            keep[i] = True
+    far = np.flatnonzero(~near)
+    far = far[far > 0]
+    if far.size:
+        dominant = areas >= dominant_ratio * near_area
+        keep[far[dominant[far]]] = True
+        waiting = np.zeros(n, bool)
+        waiting[far[~dominant[far]]] = True
+        pix = waiting[lab]
+        if pix.any():
+            seen = counter[pix] if counter is not None else np.zeros(int(pix.sum()), np.float32)
+            count = _group_reduce(lab[pix], seen, n, np.maximum, 0.0) + 1
+            keep |= waiting & (count >= confirm_frames)
+            new_counter[pix] = seen + 1
     kept = keep[lab]
     return kept, new_counter, {"rejected_px": int(np.count_nonzero(mask & ~kept))}
 
 
 def component_support(mask: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Label the connected components of ``mask``; return (labels, mean of ``raw`` per label)."""
+    """Label the connected components of ``mask``; return (labels, mean of ``raw`` per label).
+
+    Label 0 (the background) gets the mean of ``raw`` outside the mask."""
     import cv2
 
-    n, lab = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    sums = np.bincount(lab.ravel(), weights=raw.ravel().astype(np.float64), minlength=n)
-    counts = np.maximum(np.bincount(lab.ravel(), minlength=n), 1)
-    return lab, sums / counts
+    m = np.ascontiguousarray(mask, bool)
+    n, lab = cv2.connectedComponents(m.view(np.uint8), connectivity=8)
+    inside = lab[m]
+    sums = np.bincount(inside, weights=raw[m], minlength=n)
+    counts = np.bincount(inside, minlength=n)
+    sums[0] = float(raw.sum(dtype=np.float64)) - float(sums[1:].sum())
+    counts[0] = m.size - int(counts[1:].sum())
+    return lab, sums / np.maximum(counts, 1)
+
+
+def future_maps(ahead: list, fb_sigma: float = 2.0, port: str = "current") -> list:
+    """The maps of the next frames brought back into frame t, with a per-pixel reliability.
+
+    ``ahead`` is a look-ahead node's ``ctx.ahead``: for frames t+1.., nearest first, dicts with
+    the map (``port``), ``forward`` (flow t+j-1 -> t+j, on frame t+j-1's pixels) and optionally
+    ``fb_error`` (frame t+j's forward/backward disagreement). Frame t+j's map is warped back
+    frame by frame; its reliability is the product of ``exp(-fb_error / fb_sigma)`` along the way
+    (0 outside the frame). The chain stops at a frame without a map or a forward flow (a restart).
+    Returns [(map, reliability)] for j = 1.., each (H,W) float32."""
+    out = []
+    for j in range(len(ahead)):
+        if ahead[j].get(port) is None or any(a.get("forward") is None for a in ahead[:j + 1]):
+            break
+        m = ahead[j][port].float()
+        r = torch.ones_like(m)
+        for s in range(j, -1, -1):            # frame t+s+1 -> t+s
+            fwd = ahead[s]["forward"].to(m.device)
+            if tuple(fwd.shape[:2]) != tuple(m.shape):
+                return out
+            err = ahead[s].get("fb_error")
+            chans = [m, r] + ([err.to(m.device).float().clamp(max=1e4)] if err is not None else [])
+            both = warp(torch.stack(chans, -1), fwd)
+            m, r = both[..., 0], both[..., 1]
+            if err is not None:
+                r = r * torch.exp(-both[..., 2] / max(fb_sigma, 1e-6))
+        out.append((m.clamp(0.0, 1.0), r.clamp(0.0, 1.0)))
+    return out
+
+
+def glitch_filter(current: torch.Tensor, past: Optional[torch.Tensor], futures, level: float = 0.5,
+                  min_frac: float = 0.1, release_frac: float = 0.5
+                  ) -> tuple[torch.Tensor, Optional[torch.Tensor], dict]:
+    """Undo the segmenter's glitches that the next frames reveal; let real changes through at once.
+
+    ``past`` is the previous stabilized map moved into frame t, ``futures`` the next frames' raw
+    maps brought back into frame t (:func:`future_maps`, or a function returning them, called only
+    when there is a region to judge; where unreliable they count as ``current``). Each connected
+    region where ``current`` (>= 0.5) differs from ``past`` is judged by the futures' mean over
+    it, averaged over the window: a region the current map adds is a glitch when that support is
+    below ``level`` (the segmenter drops it again: a one-frame blow-up or blob); a region it drops
+    is a glitch when the support is at least ``level`` (the object comes back: a miss). A glitch
+    region takes the past's values in the returned map; a region the next frames confirm (a real
+    appearance or disappearance) takes the current values in the returned past, so that the
+    fusion after it neither fills a real disappearance nor delays a real appearance. Regions
+    smaller than ``min_frac`` of the object's area (boundary jitter) are left to the fusion.
+    Returns (map, past, info)."""
+    import cv2
+
+    cur = current.float()
+    info = {"removed_px": 0, "filled_px": 0}
+    if past is None or tuple(past.shape) != tuple(cur.shape):
+        return cur, past, info
+    c = (cur >= 0.5).cpu().numpy()
+    p = (past >= 0.5).cpu().numpy()
+    obj = max(int(c.sum()), int(p.sum()), 1)
+    regions = []
+    for diff, added in ((c & ~p, True), (p & ~c, False)):
+        if not diff.any():
+            continue
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(diff.view(np.uint8), connectivity=8)
+        area = stats[:, cv2.CC_STAT_AREA]
+        big = area >= max(1.0, min_frac * obj)
+        big[0] = False
+        if big.any():
+            regions.append((added, n, lab, area, big))
+    if not regions:
+        return cur, past, info
+    futures = futures() if callable(futures) else futures
+    if not futures:
+        return cur, past, info
+    dev = cur.device
+    support = torch.stack([torch.lerp(cur, m.to(dev), r.to(dev)) for m, r in futures]).mean(0)
+    sup = support.cpu().numpy().ravel()
+    to_past = np.zeros(c.size, bool)          # glitches: the current map takes the past's values
+    to_current = np.zeros(c.size, bool)       # confirmed changes: the past takes the current values
+    for added, n, lab, area, big in regions:
+        flat = lab.ravel()
+        mean = np.bincount(flat, weights=sup, minlength=n) / np.maximum(area, 1)
+        glitch = big & ((mean < level) if added else (mean >= level))
+        real = big & ~glitch
+        if not added:                          # a confirmed drop: released at once only when it is
+            real &= area >= release_frac * obj   # most of the object (smaller ones: the fusion's fill)
+        if glitch.any():
+            to_past |= glitch[flat]
+            info["removed_px" if added else "filled_px"] += int(area[glitch].sum())
+        if real.any():
+            to_current |= real[flat]
+    pst = past.to(dev).float()
+    out, new_past = cur, pst
+    if to_past.any():
+        out = torch.where(torch.from_numpy(to_past.reshape(c.shape)).to(dev), pst, cur)
+    if to_current.any():
+        new_past = torch.where(torch.from_numpy(to_current.reshape(c.shape)).to(dev), cur, pst)
+    return out, new_past, info
