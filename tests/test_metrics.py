@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from graphrun.nodes.common import iou
+from graphrun.nodes.eval import format_table
 from graphrun.nodes.eval.metrics import boundary_f, ghost_runs, seg2bmap, sequence_metrics, summarize, warp_iou
 from graphrun.runtime.testing import Harness
 from graphrun.runtime.types import VideoFrame
@@ -107,17 +108,19 @@ def test_metrics_node_writes_the_documented_json(tmp_path):
     data = json.loads((tmp_path / "metrics.json").read_text())
     assert set(data["summary"]) == {"raw", "stabilized", "gt"}
     keys = {"consecutive_iou", "l1", "area_cv", "warp_iou", "J", "F", "ghost_frames", "ghost_pixels"}
-    assert set(data["summary"]["stabilized"]) == keys | {"fidelity"}    # + mean IoU with the raw masks
+    assert set(data["summary"]["stabilized"]) == keys | {"fidelity", "lag_frames", "lag_frac", "lag_outside_gt_px"}
     assert set(data["summary"]["raw"]) == keys
     assert data["summary"]["stabilized"]["J"] == 1.0 and data["summary"]["raw"]["J"] < 1.0
     assert data["summary"]["stabilized"]["warp_iou"] == pytest.approx(1.0)   # static image: own flow ~0
     assert data["summary"]["gt"]["J"] is None
     assert data["run"] == {"frames_done": 4, "frames_expected": None, "interrupted": False, "frames_skipped": 0,
-                           "skipped_first": [], "size_changes": [], "warnings": [], "records": "metrics.jsonl"}
+                           "skipped_first": [], "size_changes": [], "warnings": [], "lag_first_frames": [],
+                           "records": "metrics.jsonl"}
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 4                                                # one record per frame, as the run went
     f1 = json.loads(lines[1])
-    assert f1["name"] == "00001" and set(f1) == {"index", "name", "raw", "stabilized", "gt", "info", "fidelity"}
+    assert f1["name"] == "00001" and set(f1) == {"index", "name", "raw", "stabilized", "gt", "info", "fidelity",
+                                                "lag_prev"}
     assert set(f1["raw"]) == {"iou_prev", "l1_prev", "area", "warp_iou", "J", "F", "ghost_px"}
     assert f1["info"] == {"threshold": 0.5, "confidence": 0.75}
     assert "consecutive_iou" in logged[-1] and "stabilized" in logged[-1]
@@ -262,3 +265,34 @@ def test_a_change_of_frame_size_restarts_the_consecutive_measures_and_is_logged(
     assert run["size_changes"] == [{"frame": 3, "from": "32x24", "to": "48x36"}]
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert records[3]["raw"]["iou_prev"] is None and records[4]["raw"]["iou_prev"] is not None
+
+
+def test_a_stale_fill_after_a_one_frame_blow_up_counts_as_lag_and_a_filled_miss_does_not(tmp_path):
+    """Frame 5: the segmenter blows up (a 2x larger box), frame 6 is right again. A stabilizer
+    that keeps the blown-up box on frame 6 lags there; one that fills a one-frame miss does not."""
+    obj, big = box(48, 64, 10, 10, 12), box(48, 64, 10, 10, 24)
+
+    def raw(i):
+        return big if i == 5 else (np.zeros_like(obj) if i == 12 else obj)
+
+    stale = {5: big, 6: big}
+    img, still = np.zeros((48, 64, 3), np.uint8), torch.zeros(48, 64, 2)      # a static scene
+    with Harness("metrics", out_dir=str(tmp_path)) as h:
+        for i in range(16):
+            h.push(frame=_frame(i, img), raw=torch.from_numpy(raw(i)),
+                   stabilized=torch.from_numpy(stale.get(i, obj)), flow=still)
+        h.finish()
+    result = json.loads((tmp_path / "metrics.json").read_text())
+    summary = result["summary"]
+    assert summary["stabilized"]["lag_frames"] == 1 and result["run"]["lag_first_frames"] == [6]
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert lines[7]["lag_prev"]["index"] == 6 and lines[7]["lag_prev"]["lag"]
+    assert not lines[13]["lag_prev"]["lag"]               # frame 12: the miss filled from both neighbours
+    assert "lag_frames" in format_table(summary, 16)
+
+
+def test_raw_masks_passed_through_never_lag(tmp_path):
+    with Harness("metrics", out_dir=str(tmp_path), flow_preset="off") as h:
+        push_frames(h, 10, stab=lambda i: box(24, 32, 4, 4 + i % 3, 10))
+        h.finish()
+    assert json.loads((tmp_path / "metrics.json").read_text())["summary"]["stabilized"]["lag_frames"] == 0

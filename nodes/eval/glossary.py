@@ -10,6 +10,9 @@ SUMMARY_ROWS = [  # key, label, better ("+" higher, "-" lower, "" neither)
     ("ghost_frames", "ghost frames (mask where the object has left)", "-"),
     ("ghost_pixels", "ghost pixels", "-"),
     ("fidelity", "fidelity (IoU of the stabilized mask with the raw one)", ""),
+    ("lag_frames", "lag frames (mask that neither the segmenter nor the motion explains)", "-"),
+    ("lag_frac", "unexplained mask, fraction of the object", "-"),
+    ("lag_outside_gt_px", "unexplained mask outside the ground truth (px per frame)", "-"),
 ]
 
 EXPLAIN = {
@@ -28,6 +31,15 @@ EXPLAIN = {
     "fidelity": "Mean IoU of the stabilized mask with the raw mask of the same frame: how much of what the "
                 "segmenter says the stabilizer keeps. Near 1: it only smooths; low: it drifted away from the "
                 "segmenter (or, with ground truth, it fixed many raw errors: check J).",
+    "lag_frames": "Frames where the stabilized mask keeps more than 5% of the object's area that the segmenter "
+                  "does not show in this frame and that its masks of the previous and the next frame, moved "
+                  "along the flow, do not both show: a stale fill or an average trailing the object. A filled "
+                  "one-frame miss is not lag (both neighbours have it); the region left after a one-frame "
+                  "blow-up is.",
+    "lag_frac": "The unexplained part of the stabilized mask (see lag frames) as a fraction of the object's area, "
+                "averaged over frames. Boundary jitter within 0.4% of the image diagonal is not counted.",
+    "lag_outside_gt_px": "Of the unexplained pixels (see lag frames), those outside the ground truth, per frame: "
+                         "the harmful part (a long miss the stabilizer rightly bridges is inside the ground truth).",
 }
 
 COLUMNS = {"raw": "raw: the per-frame segmenter's masks",

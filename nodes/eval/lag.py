@@ -98,15 +98,19 @@ class LagTracker:
     """:func:`frame_lag` streamed: feed each frame's masks and backward flow (t -> t-1); the record
     of frame t comes out when frame t+1 is fed (it needs the next raw mask), the last at ``finish``."""
 
-    def __init__(self, frac: float = 0.05, tolerance_px: Optional[int] = None):
+    def __init__(self, frac: float = 0.05, tolerance_px: Optional[int] = None, keep_records: bool = True):
         self.frac, self.tolerance_px = frac, tolerance_px
         self._prev: Optional[dict] = None    # frame t-1: raw, flow into it
         self._cur: Optional[dict] = None     # frame t, waiting for t+1
-        self.records: list[dict] = []
+        self.keep_records = keep_records
+        self.records: list[dict] = []        # every record (keep_records), else only the running sums
+        self._sums = _LagSums()
 
-    def update(self, stab, raw, flow: Optional[np.ndarray] = None, gt=None) -> Optional[dict]:
-        """Feed frame t+1 (``flow``: its backward flow, None at a restart); returns frame t's record."""
-        new = {"stab": np.asarray(stab, bool), "raw": np.asarray(raw, bool), "gt": gt,
+    def update(self, stab, raw, flow: Optional[np.ndarray] = None, gt=None, index: Optional[int] = None
+               ) -> Optional[dict]:
+        """Feed frame t+1 (``flow``: its backward flow, None at a restart); returns frame t's record
+        (with its ``index`` when given)."""
+        new = {"stab": np.asarray(stab, bool), "raw": np.asarray(raw, bool), "gt": gt, "index": index,
                "flow": None if flow is None else np.asarray(flow, np.float32)}
         done = None
         if self._cur is not None:
@@ -128,27 +132,56 @@ class LagTracker:
         shape_ok = p is not None and c["flow"] is not None and p["raw"].shape == c["raw"].shape
         rec = frame_lag(c["stab"], c["raw"], p["raw"] if shape_ok else None, raw_next,
                         c["flow"] if shape_ok else None, flow_fwd, c["gt"], self.frac, self.tolerance_px)
-        self.records.append(rec)
+        if c["index"] is not None:
+            rec["index"] = c["index"]
+        self._sums.add(rec)
+        if self.keep_records:
+            self.records.append(rec)
         return rec
 
     def summary(self) -> dict:
-        """:func:`summarize_lag` of the records so far."""
-        return summarize_lag(self.records)
+        """:func:`summarize_lag` of the frames so far (from running sums: constant memory)."""
+        return self._sums.summary()
+
+
+class _LagSums:
+    """The running sums behind :func:`summarize_lag`."""
+
+    def __init__(self):
+        self.n = self.px = self.outside_n = 0
+        self.frac = self.outside = 0.0
+        self.lagged: list[int] = []
+        self.n_lagged = 0
+
+    def add(self, rec: dict) -> None:
+        if rec["lag"]:
+            self.n_lagged += 1
+            if len(self.lagged) < 50:
+                self.lagged.append(rec.get("index", self.n))
+        self.n += 1
+        self.px += rec["lag_px"]
+        self.frac += rec["lag_frac"]
+        if rec["lag_outside_gt_px"] is not None:
+            self.outside_n += 1
+            self.outside += rec["lag_outside_gt_px"]
+
+    def summary(self) -> dict:
+        if not self.n:
+            return {"lag_frames": 0, "lag_frame_ratio": None, "lag_px": None, "lag_frac": None,
+                    "lag_outside_gt_px": None, "lag_frame_indices": []}
+        return {"lag_frames": self.n_lagged, "lag_frame_ratio": round(self.n_lagged / self.n, 5),
+                "lag_px": round(self.px / self.n, 2), "lag_frac": round(self.frac / self.n, 5),
+                "lag_outside_gt_px": round(self.outside / self.outside_n, 2) if self.outside_n else None,
+                "lag_frame_indices": list(self.lagged)}
 
 
 def summarize_lag(records: Sequence[dict]) -> dict:
     """``lag_frames`` (count), ``lag_frame_ratio``, mean ``lag_px`` and ``lag_frac``, mean
     ``lag_outside_gt_px`` (None without ground truth) and the first lag frames' indices."""
-    if not records:
-        return {"lag_frames": 0, "lag_frame_ratio": None, "lag_px": None, "lag_frac": None,
-                "lag_outside_gt_px": None, "lag_frame_indices": []}
-    lagged = [i for i, r in enumerate(records) if r["lag"]]
-    outside = [r["lag_outside_gt_px"] for r in records if r["lag_outside_gt_px"] is not None]
-    return {"lag_frames": len(lagged), "lag_frame_ratio": round(len(lagged) / len(records), 5),
-            "lag_px": round(float(np.mean([r["lag_px"] for r in records])), 2),
-            "lag_frac": round(float(np.mean([r["lag_frac"] for r in records])), 5),
-            "lag_outside_gt_px": round(float(np.mean(outside)), 2) if outside else None,
-            "lag_frame_indices": lagged[:50]}
+    sums = _LagSums()
+    for i, r in enumerate(records):
+        sums.add({**r, "index": r.get("index", i)})
+    return sums.summary()
 
 
 def sequence_lag(stabs: Sequence[np.ndarray], raws: Sequence[np.ndarray], flows: Sequence[Optional[np.ndarray]],

@@ -17,11 +17,13 @@ from ..common import DIS_PRESETS, binarize, frame_name, to_gray, to_numpy, write
 from ..common.alerts import os_words, warn, warnings_of
 from ..common.size import SizeWatch, size_text
 from .checks import Agreement
+from .lag import LagTracker
 from .metrics import GhostTracker, StreamSummary, dis_flow, frame_stats
 
 STREAMS = ("raw", "stabilized", "gt")
 SKIPPED_LISTED = 20   # skipped frame indices (and size changes) listed in metrics.json
-SUMMARY_KEYS = ("consecutive_iou", "l1", "area_cv", "warp_iou", "J", "F", "ghost_frames", "ghost_pixels", "fidelity")
+SUMMARY_KEYS = ("consecutive_iou", "l1", "area_cv", "warp_iou", "J", "F", "ghost_frames", "ghost_pixels", "fidelity",
+                "lag_frames")
 
 
 def _jsonable(v):
@@ -83,12 +85,17 @@ class Metrics(Node):
     Memory per frame is constant: each frame's record is appended to ``<out>/metrics.jsonl`` (one
     JSON object per line, flushed) as the run goes, and the summary is kept as running sums. At
     finish: ``<out>/metrics.json`` {summary: {raw, stabilized, gt}, run: {frames_done,
-    frames_expected, interrupted, frames_skipped, skipped_first, size_changes, warnings, records}}
+    frames_expected, interrupted, frames_skipped, skipped_first, size_changes, warnings, lag_first_frames,
+    records}}
     and a table in the log. Without ``--out`` nothing is written. Warnings (logged, published
     under ``warnings``, in metrics.json and the report) when the stabilized masks leave the raw
     ones far behind: mean fidelity below ``warn_fidelity``, empty on more than ``warn_empty`` of
     the frames where the raw mask is not, or more than ``warn_area_ratio`` times its area. A change
-    of the frame size restarts the consecutive measures (logged). ``record`` (one per frame) can
+    of the frame size restarts the consecutive measures (logged). Lag (``lag.py``): a stabilized
+    mask that shows what neither the segmenter (the raw masks of the frame and, moved along the
+    flow, of both neighbours) nor the motion explains trails the object; ``lag_frames`` counts the
+    frames where that exceeds ``lag_frac`` of the object (each record carries the previous frame's
+    as ``lag_prev``: it needs the next raw mask). ``record`` (one per frame) can
     feed ``report.metrics`` so the report runs after."""
 
     frame = Input(FRAME, doc="the video frame (name, and flow when none is connected)")
@@ -122,6 +129,10 @@ class Metrics(Node):
         warn_area_ratio: float = Field(2.0, ge=1.0, le=1000.0,
                                        description="warn when the stabilized masks are this many times "
                                                    "the raw masks' area on average")
+        lag_frac: float = Field(0.05, ge=0.0, le=1.0,
+                                description="a lag frame: the stabilized mask shows more than this fraction of the "
+                                            "object's area that neither the raw masks of the frame and its "
+                                            "neighbours nor the motion explain (0 = lag not measured)")
         filename: str = Field("metrics.json", description="summary file written in the output directory")
         records: str = Field("metrics.jsonl", description="per-frame records file (JSON lines) in the output "
                                                           "directory; empty = none")
@@ -139,6 +150,7 @@ class Metrics(Node):
         self._streams = {s: StreamSummary() for s in STREAMS}
         self._agree = Agreement()
         self._sizes = SizeWatch("consecutive measures restart")
+        self._lag = LagTracker(self.params.lag_frac, keep_records=False) if self.params.lag_frac > 0 else None
         self._has_gt = False
         self._done = 0
         self._last_index = -1
@@ -222,6 +234,11 @@ class Metrics(Node):
                 merged.update(_jsonable(extra))
         rec["info"] = merged
         rec["fidelity"] = round(self._agree.add(masks["raw"], masks["stabilized"]), 5)
+        if self._lag is not None:      # the lag of the previous frame: it needs this frame's raw mask
+            f = fl if (fl is not None and fl.shape[:2] == masks["raw"].shape) else None
+            done = self._lag.update(masks["stabilized"], masks["raw"], f, g, index)
+            if done is not None:
+                rec["lag_prev"] = {k: done[k] for k in ("index", "lag_px", "lag_frac", "lag")}
         if self._jsonl is not None:
             self._jsonl.write(json.dumps(rec, separators=(",", ":")) + "\n")
             self._jsonl.flush()
@@ -239,6 +256,9 @@ class Metrics(Node):
                 sm["ghost_frames"] = sm["ghost_pixels"] = None
             if s == "stabilized":
                 sm["fidelity"] = self._agree.fidelity
+                if self._lag is not None:
+                    lag = self._lag.summary()
+                    sm.update({k: lag[k] for k in ("lag_frames", "lag_frac", "lag_outside_gt_px")})
             out[s] = _round(sm)
         return out
 
@@ -260,10 +280,13 @@ class Metrics(Node):
                 "interrupted": bool(ctx.interrupted), "frames_skipped": self._skipped,
                 "skipped_first": list(self._skipped_first), "size_changes": list(self._size_changes),
                 "warnings": warnings_of(ctx),
+                "lag_first_frames": self._lag.summary()["lag_frame_indices"] if self._lag is not None else [],
                 "records": self.params.records if self._jsonl is not None else None}
 
     def finish(self, ctx):
         p = self.params
+        if self._lag is not None:
+            self._lag.finish()
         summary = self.summary()
         for msg in self._agree.warnings(p.warn_fidelity, p.warn_empty, p.warn_area_ratio):
             warn(ctx, f"{ctx.name}: {msg}")
