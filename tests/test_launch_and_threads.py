@@ -86,8 +86,11 @@ def test_a_named_thread_must_be_a_contiguous_part_of_the_graph():
         partition(load_graph(g), "fused")
 
 
-def test_the_stabilize_graph_runs_on_three_threads_with_the_loop_on_one():
+def test_the_stabilize_graph_runs_the_loop_on_one_thread_and_the_overlay_on_its_own():
+    """source + segmenter | flow | the look-ahead loop (warp .. ghost) | outputs | overlay video."""
     segments = partition(load_graph("stabilize"), "fused")
     assert segments[0] == ["source", "seg"]
-    assert segments[1][0] == "stab.flow" and {"stab.warp", "stab.ghost"} <= set(segments[1])
-    assert all(n.startswith("out.") for n in segments[2]) and len(segments) == 3
+    assert segments[1] == ["stab.flow"]
+    assert segments[2][0] == "stab.warp" and {"stab.glitch", "stab.ghost"} <= set(segments[2])
+    assert all(n.startswith("out.") and n != "out.overlay" for n in segments[3])
+    assert segments[4] == ["out.overlay"] and len(segments) == 5

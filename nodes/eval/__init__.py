@@ -4,6 +4,7 @@ from ..common import binarize, iou, to_numpy  # names of the former flat metrics
 from .checks import Agreement
 from .gallery import Gallery
 from .glossary import COLUMNS, EXPLAIN, SUMMARY_ROWS
+from .lag import LagTracker, default_tolerance, frame_lag, invert_flow, sequence_lag, summarize_lag, support
 from .metrics import (
     GhostTracker,
     StreamSummary,
@@ -27,4 +28,5 @@ __all__ = ["Agreement", "Gallery", "COLUMNS", "EXPLAIN", "SUMMARY_ROWS", "GhostT
            "boundary_f", "dis_flow", "frame_stats", "ghost_runs", "iou", "mean_defined", "seg2bmap",
            "sequence_metrics", "summarize", "to_numpy", "warp_iou", "warp_mask", "STREAMS", "SUMMARY_KEYS",
            "Metrics", "format_table", "partial_text", "Report", "flat_params", "input_name", "node_settings",
-           "report_title", "run_inputs", "short_value", "Series", "SeriesSet"]
+           "report_title", "run_inputs", "short_value", "Series", "SeriesSet", "LagTracker", "default_tolerance",
+           "frame_lag", "invert_flow", "sequence_lag", "summarize_lag", "support"]

@@ -660,6 +660,7 @@ class OpenCVDecoder(Decoder):
         if not self._cap.isOpened():
             self._cap.release()
             raise UserInputError(f"cannot open video {self.path} with OpenCV")
+        self._cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)     # the default from OpenCV 5 on, off in 4.x
         self._n = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
         f = self._cap.get(cv2.CAP_PROP_FPS)
         self._fps = float(f) if f and f > 0 else None
