@@ -8,7 +8,7 @@ how much change is real motion), as measured by the graphs' own `metrics` node (
 full resolution, independent of the stabilizer's flow). Outputs other than metrics are off.
 
     python bench/stabilize_davis.py                      # OSVOS + RVOS + MediaPipe, ~4 min on 2 cores
-    python bench/stabilize_davis.py --preds osvos --loo  # + leave-one-sequence-out tuning check
+    python bench/stabilize_davis.py --preds none --loo  # leave-one-sequence-out over OSVOS, RVOS, MediaPipe (~30 min)
     python bench/stabilize_davis.py --synthetic          # + the synthetic scene (graphs/stabilize.yaml)
     python bench/stabilize_davis.py --device cuda
 
@@ -32,10 +32,14 @@ OUT = ROOT / "bench" / "out"
 SEQUENCES = ("blackswan", "bmx-trees", "car-shadow", "dance-twirl", "kite-surf")
 METRICS_ONLY = ["out.raw_masks.enabled=false", "out.stab_masks.enabled=false", "out.overlay.enabled=false",
                 "out.report.enabled=false"]
-# a small grid for the leave-one-out check (the node defaults are one of its points)
-LOO_GRID = {"stab.fuse.beta_fill": [0.5, 0.6, 0.7], "stab.fuse.beta_remove": [0.2, 0.3, 0.45],
-            "stab.guard.near_frac": [0.1, 0.2], "stab.thresh.smooth_sigma": [1.0, 1.5, 2.5]}
-DEFAULTS = (0.6, 0.3, 0.2, 1.5)
+# the leave-one-out grid: each axis maps a label to its settings (every axis explicit, so that the
+# graph's own values do not leak in); the point graphs/davis.yaml ships is SHIPPED
+LOO_AXES = {
+    "look-ahead": {"causal": ["stab.lookahead=0", "stab.glitch.min_frac=0.1"],
+                   "1 frame, min_frac 0.05": ["stab.lookahead=1", "stab.glitch.min_frac=0.05"]},
+    "fuse.fb_sigma": {"2 px": ["stab.fuse.fb_sigma=2"], "3 px": ["stab.fuse.fb_sigma=3"]},
+}
+SHIPPED = ("causal", "3 px")
 
 
 def run(graph: str, sets: list, device: str) -> tuple[dict, float]:
@@ -66,20 +70,21 @@ def print_table(method, rows):
     print(f"\n### {method} ({len(rows)} sequences; J/F vs ground truth, warp-IoU = flow-compensated "
           f"consecutive IoU)\n")
     print("| sequence | J raw | J stab | dJ | F raw | F stab | warp-IoU raw | warp-IoU stab | warp-IoU GT "
-          "| cons. IoU raw | cons. IoU stab | cons. IoU GT | ms/frame |")
-    print("|---|" + "---|" * 12)
+          "| cons. IoU raw | cons. IoU stab | cons. IoU GT | lag frames stab | ms/frame |")
+    print("|---|" + "---|" * 13)
     for r in rows:
         a, b, g = r["raw"], r["stab"], r["gt"]
         print(f"| {r['seq']} | {a['J']:.3f} | {b['J']:.3f} | {b['J'] - a['J']:+.3f} | {a['F']:.3f} | {b['F']:.3f} "
               f"| {a['warp_iou']:.3f} | {b['warp_iou']:.3f} | {g['warp_iou']:.3f} | {a['consecutive_iou']:.3f} "
-              f"| {b['consecutive_iou']:.3f} | {g['consecutive_iou']:.3f} | {r['ms']:.1f} |")
+              f"| {b['consecutive_iou']:.3f} | {g['consecutive_iou']:.3f} | {b.get('lag_frames', '-')} "
+              f"| {r['ms']:.1f} |")
     m = lambda k, s: float(np.mean([r[s][k] for r in rows]))  # noqa: E731
     dj = m('J', 'stab') - m('J', 'raw')
     print(f"| **mean** | **{m('J', 'raw'):.3f}** | **{m('J', 'stab'):.3f}** | **{dj:+.3f}** "
           f"| {m('F', 'raw'):.3f} | {m('F', 'stab'):.3f} | **{m('warp_iou', 'raw'):.3f}** | "
           f"**{m('warp_iou', 'stab'):.3f}** | {m('warp_iou', 'gt'):.3f} | {m('consecutive_iou', 'raw'):.3f} | "
           f"{m('consecutive_iou', 'stab'):.3f} | {m('consecutive_iou', 'gt'):.3f} | "
-          f"{np.median([r['ms'] for r in rows]):.1f} |")
+          f"{sum(r['stab'].get('lag_frames') or 0 for r in rows)} | {np.median([r['ms'] for r in rows]):.1f} |")
 
 
 def plot(method, rows):
@@ -105,30 +110,54 @@ def plot(method, rows):
     plt.close(fig)
 
 
+def _gain(job):
+    seq, method, sets, device = job
+    m, _ = run("davis", davis_sets(seq, method) + sets + ["out.metrics.flow_preset=off", "out.metrics.lag_frac=0"],
+               device)
+    return m["stabilized"]["J"] - m["raw"]["J"]
+
+
 def leave_one_out(seqs, args):
-    """Pick the grid point with the best mean J gain on 4 sequences, score it on the 5th."""
-    keys = list(LOO_GRID)
-    points = list(itertools.product(*LOO_GRID.values()))
-    gains = np.zeros((len(points), len(seqs)))
-    for i, vals in enumerate(points):
-        sets = [f"{k}={v}" for k, v in zip(keys, vals)] + ["out.metrics.flow_preset=off"]   # J only
-        for j, seq in enumerate(seqs):
-            m, _ = run("davis", davis_sets(seq, "osvos") + sets, args.device)
-            gains[i, j] = m["stabilized"]["J"] - m["raw"]["J"]
-        print(f"  grid {i + 1}/{len(points)}", end="\r", file=sys.stderr)
-    print("\n### leave-one-sequence-out (OSVOS): parameters chosen on the other four\n")
-    print("| held-out sequence | chosen (" + ", ".join(keys) + ") | dJ held-out | dJ with the defaults |")
-    print("|---|---|---|---|")
-    d_idx = points.index(DEFAULTS) if DEFAULTS in points else None
-    held = []
-    for j, seq in enumerate(seqs):
-        others = [k for k in range(len(seqs)) if k != j]
+    """Per held-out sequence: the grid point with the best mean J gain on the other sequences (every
+    prediction set in --loo-preds), scored on the held-out one (each prediction set)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = [m for m in args.loo_preds.split(",") if m]
+    points = list(itertools.product(*(axis.keys() for axis in LOO_AXES.values())))
+    cols = [(seq, m) for seq in seqs for m in methods if (DATA / "davis" / "predictions" / m / seq).is_dir()]
+    jobs = [(seq, m, [x for axis, label in zip(LOO_AXES.values(), pt) for x in axis[label]], args.device)
+            for pt in points for seq, m in cols]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        flat = list(pool.map(_gain, jobs))
+    gains = np.array(flat).reshape(len(points), len(cols))
+    print(f"\n### leave-one-sequence-out ({', '.join(methods)}; {len(points)} points): chosen on the other "
+          f"sequences, scored on the held-out one\n")
+    print("| held-out | chosen (" + "; ".join(LOO_AXES) + ") | " + " | ".join(f"dJ held-out {m}" for m in methods)
+          + " | " + " | ".join(f"dJ shipped {m}" for m in methods) + " |")
+    print("|---|---|" + "---|" * (2 * len(methods)))
+    shipped = points.index(SHIPPED)
+    held = {m: [] for m in methods}
+    for seq in seqs:
+        mine = [j for j, c in enumerate(cols) if c[0] == seq]
+        if not mine:
+            continue
+        others = [j for j, c in enumerate(cols) if c[0] != seq]
         best = int(np.argmax(gains[:, others].mean(1)))
-        held.append(gains[best, j])
-        dflt = f"{gains[d_idx, j]:+.3f}" if d_idx is not None else "-"
-        print(f"| {seq} | {points[best]} | {gains[best, j]:+.3f} | {dflt} |")
-    if d_idx is not None:
-        print(f"| **mean** | | **{np.mean(held):+.3f}** | {gains[d_idx].mean():+.3f} |")
+        cells, dflt = [], []
+        for m in methods:
+            j = next((j for j in mine if cols[j][1] == m), None)
+            cells.append("-" if j is None else f"{gains[best, j]:+.3f}")
+            dflt.append("-" if j is None else f"{gains[shipped, j]:+.3f}")
+            if j is not None:
+                held[m].append((gains[best, j], gains[shipped, j]))
+        print(f"| {seq} | {'; '.join(points[best])} | " + " | ".join(cells) + " | " + " | ".join(dflt) + " |")
+    means = [f"**{np.mean([h for h, _ in held[m]]):+.3f}** (worst {min(h for h, _ in held[m]):+.3f})" for m in methods]
+    ship = [f"{np.mean([d for _, d in held[m]]):+.3f} (worst {min(d for _, d in held[m]):+.3f})" for m in methods]
+    print("| **mean** | | " + " | ".join(means) + " | " + " | ".join(ship) + " |")
+    print("\nEvery point, mean dJ per prediction set:")
+    for i, pt in enumerate(points):
+        per = [f"{m} {np.mean([gains[i, j] for j, c in enumerate(cols) if c[1] == m]):+.4f}" for m in methods]
+        print(f"  {'; '.join(pt)}: " + ", ".join(per) + ("   <- shipped" if i == shipped else ""))
 
 
 def synthetic(args):
@@ -156,7 +185,9 @@ def main(argv=None):
     ap.add_argument("--seqs", default="all", help="comma-separated sequence names (default: the five)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--reps", type=int, default=1, help="repetitions for the ms/frame median")
-    ap.add_argument("--loo", action="store_true", help="also run the leave-one-out check (54 configs)")
+    ap.add_argument("--loo", action="store_true", help="also run the leave-one-out check (4 grid points)")
+    ap.add_argument("--loo-preds", default="osvos,rvos,mediapipe_pose", help="prediction sets the leave-one-out scores")
+    ap.add_argument("--jobs", type=int, default=2, help="runs in parallel for the leave-one-out grid")
     ap.add_argument("--synthetic", action="store_true", help="also run the synthetic scene")
     ap.add_argument("--seeds", default="0,1,2", help="synthetic seeds")
     args = ap.parse_args(argv)

@@ -87,10 +87,12 @@ def test_a_named_thread_must_be_a_contiguous_part_of_the_graph():
 
 
 def test_the_stabilize_graph_runs_the_loop_on_one_thread_and_the_overlay_on_its_own():
-    """source + segmenter | flow | the look-ahead loop (warp .. ghost) | outputs | overlay video."""
+    """source + segmenter | flow + the loop (warp .. ghost) | outputs | overlay video; with look-ahead
+    the loop gets a thread of its own (it holds frames the flow has already sent)."""
     segments = partition(load_graph("stabilize"), "fused")
     assert segments[0] == ["source", "seg"]
-    assert segments[1] == ["stab.flow"]
-    assert segments[2][0] == "stab.warp" and {"stab.glitch", "stab.ghost"} <= set(segments[2])
-    assert all(n.startswith("out.") and n != "out.overlay" for n in segments[3])
-    assert segments[4] == ["out.overlay"] and len(segments) == 5
+    assert segments[1][0] == "stab.flow" and {"stab.warp", "stab.glitch", "stab.ghost"} <= set(segments[1])
+    assert all(n.startswith("out.") and n != "out.overlay" for n in segments[2])
+    assert segments[3] == ["out.overlay"] and len(segments) == 4
+    ahead = partition(load_graph("stabilize", ["stab.lookahead=1"]), "fused")
+    assert ahead[1] == ["stab.flow"] and ahead[2][0] == "stab.warp" and len(ahead) == 5
