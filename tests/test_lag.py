@@ -97,3 +97,18 @@ def test_frame_lag_reports_the_fraction_of_the_object(gt):
     rec = frame_lag(stab, raw, gt=gt, tolerance_px=0)
     assert rec["lag_px"] == SIZE * SIZE and rec["lag_frac"] == pytest.approx(1.0) and rec["lag"]
     assert (rec["lag_outside_gt_px"] is None) == (gt is None)
+
+
+def test_judging_every_nth_pixel_of_a_wide_frame_finds_the_same_lag():
+    """LagTracker(max_width=...) subsamples a wide frame; lag frames and their fraction hold."""
+    masks, flows = moving(n=8)
+    trail = [masks[0]] + [masks[t] | masks[t - 1] | (masks[t - 2] if t > 1 else masks[0]) for t in range(1, 8)]
+    full, half = LagTracker(tolerance_px=1), LagTracker(tolerance_px=1, max_width=W // 2)
+    for t in range(8):
+        for tr in (full, half):
+            tr.update(trail[t], masks[t], flows[t] if t else None)
+    for tr in (full, half):
+        tr.finish()
+    a, b = full.summary(), half.summary()
+    assert a["lag_frames"] == b["lag_frames"] >= 5
+    assert abs(a["lag_frac"] - b["lag_frac"]) < 0.2 * a["lag_frac"]      # a 16-px object at every 2nd pixel

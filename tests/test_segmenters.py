@@ -99,6 +99,18 @@ def test_bg_subtract_at_half_scale_returns_full_size_maps():
     assert iou(probs[-1].numpy() > 0.5, gts[-1]) > 0.6
 
 
+def test_bg_subtract_max_width_caps_the_working_size_only_for_wide_frames():
+    frames, gts = moving_square(n=45)
+    width = frames[0].shape[1]
+    capped, _ = run_bg(frames, warmup=20, max_width=width // 2, min_area=3)
+    half, _ = run_bg(frames, warmup=20, scale=0.5, min_area=3)
+    assert all(torch.equal(a, b) for a, b in zip(capped, half))       # the same as scale 0.5
+    wide_cap, _ = run_bg(frames, warmup=20, max_width=width * 2, min_area=3)
+    full, _ = run_bg(frames, warmup=20, min_area=3)
+    assert all(torch.equal(a, b) for a, b in zip(wide_cap, full))     # narrower frames: untouched
+    assert tuple(capped[-1].shape) == gts[-1].shape
+
+
 def test_bg_subtract_rejects_a_clean_plate_of_another_size():
     frames, _ = moving_square(n=1)
     with Harness("bg_subtract") as h, pytest.raises(UserInputError, match="background image"):

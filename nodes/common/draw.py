@@ -14,13 +14,16 @@ def tint(image: np.ndarray, prob: Optional[np.ndarray], color, label: str, alpha
     """Frame with the mask (prob > 0.5) tinted in ``color``, its contour drawn and a label on top."""
     import cv2
 
-    out = image.astype(np.float32)
+    image = np.ascontiguousarray(image, np.uint8)
     if prob is not None:
         if prob.shape != image.shape[:2]:
             prob = cv2.resize(prob, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
-        a = (np.clip(prob, 0, 1) * alpha)[..., None]
-        out = out * (1 - a) + np.asarray(color, np.float32) * a
-    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        a = np.clip(prob, 0, 1).astype(np.float32) * np.float32(alpha)
+        solid = np.empty_like(image)
+        solid[:] = tuple(int(c) for c in color)
+        out = cv2.blendLinear(image, solid, 1.0 - a, a)      # image * (1 - a) + color * a, rounded
+    else:
+        out = image.copy()
     if prob is not None:
         binary = (prob > 0.5).astype(np.uint8)
         contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)

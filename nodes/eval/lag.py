@@ -98,8 +98,10 @@ class LagTracker:
     """:func:`frame_lag` streamed: feed each frame's masks and backward flow (t -> t-1); the record
     of frame t comes out when frame t+1 is fed (it needs the next raw mask), the last at ``finish``."""
 
-    def __init__(self, frac: float = 0.05, tolerance_px: Optional[int] = None, keep_records: bool = True):
+    def __init__(self, frac: float = 0.05, tolerance_px: Optional[int] = None, keep_records: bool = True,
+                 max_width: int = 0):
         self.frac, self.tolerance_px = frac, tolerance_px
+        self.max_width = max_width           # judge on every n-th pixel so that at most this wide (0 = all)
         self._prev: Optional[dict] = None    # frame t-1: raw, flow into it
         self._cur: Optional[dict] = None     # frame t, waiting for t+1
         self.keep_records = keep_records
@@ -110,7 +112,13 @@ class LagTracker:
                ) -> Optional[dict]:
         """Feed frame t+1 (``flow``: its backward flow, None at a restart); returns frame t's record
         (with its ``index`` when given)."""
-        new = {"stab": np.asarray(stab, bool), "raw": np.asarray(raw, bool), "gt": gt, "index": index,
+        stab, raw = np.asarray(stab, bool), np.asarray(raw, bool)
+        n = -(-raw.shape[1] // self.max_width) if self.max_width else 1      # the subsampling step
+        if n > 1:
+            stab, raw = stab[::n, ::n], raw[::n, ::n]
+            gt = None if gt is None else np.asarray(gt, bool)[::n, ::n]
+            flow = None if flow is None else np.asarray(flow, np.float32)[::n, ::n] / n
+        new = {"stab": stab, "raw": raw, "gt": gt, "index": index, "step": n,
                "flow": None if flow is None else np.asarray(flow, np.float32)}
         done = None
         if self._cur is not None:
@@ -130,8 +138,14 @@ class LagTracker:
     def _record(self, raw_next, flow_fwd) -> dict:
         c, p = self._cur, self._prev
         shape_ok = p is not None and c["flow"] is not None and p["raw"].shape == c["raw"].shape
+        tol = self.tolerance_px if self.tolerance_px is not None else default_tolerance(
+            (c["raw"].shape[0] * c["step"], c["raw"].shape[1] * c["step"]))
         rec = frame_lag(c["stab"], c["raw"], p["raw"] if shape_ok else None, raw_next,
-                        c["flow"] if shape_ok else None, flow_fwd, c["gt"], self.frac, self.tolerance_px)
+                        c["flow"] if shape_ok else None, flow_fwd, c["gt"], self.frac, -(-tol // c["step"]))
+        if c["step"] > 1:                     # pixels of the full frame
+            rec["lag_px"] *= c["step"] ** 2
+            if rec["lag_outside_gt_px"] is not None:
+                rec["lag_outside_gt_px"] *= c["step"] ** 2
         if c["index"] is not None:
             rec["index"] = c["index"]
         self._sums.add(rec)

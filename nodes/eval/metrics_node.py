@@ -133,6 +133,8 @@ class Metrics(Node):
                                 description="a lag frame: the stabilized mask shows more than this fraction of the "
                                             "object's area that neither the raw masks of the frame and its "
                                             "neighbours nor the motion explain (0 = lag not measured)")
+        lag_max_width: int = Field(320, ge=0, le=16384,
+                                   description="lag is judged on every n-th pixel, at most this wide (0 = all)")
         filename: str = Field("metrics.json", description="summary file written in the output directory")
         records: str = Field("metrics.jsonl", description="per-frame records file (JSON lines) in the output "
                                                           "directory; empty = none")
@@ -150,7 +152,8 @@ class Metrics(Node):
         self._streams = {s: StreamSummary() for s in STREAMS}
         self._agree = Agreement()
         self._sizes = SizeWatch("consecutive measures restart")
-        self._lag = LagTracker(self.params.lag_frac, keep_records=False) if self.params.lag_frac > 0 else None
+        self._lag = (LagTracker(self.params.lag_frac, keep_records=False, max_width=self.params.lag_max_width)
+                     if self.params.lag_frac > 0 else None)
         self._has_gt = False
         self._done = 0
         self._last_index = -1

@@ -63,6 +63,8 @@ class BgSubtract(Node):
                                     description="score falls to 0 as the foreground fraction of the frame "
                                                 "approaches this")
         scale: float = Field(1.0, gt=0, le=1, description="process at this fraction of the size (faster)")
+        max_width: int = Field(0, ge=0, le=16384,
+                               description="... and at most this wide (0 = no limit): 640-px video -> 320 px")
         camera_check: int = Field(30, ge=0, le=10_000,
                                   description="frames at the start over which camera motion is measured (0 = off)")
         max_camera_shift: float = Field(0.0025, gt=0, le=1,
@@ -89,11 +91,17 @@ class BgSubtract(Node):
         self.plated = False
         self.shifts: list[float] = []
 
+    def _factor(self, width: int) -> float:
+        """The scale the model works at: ``scale``, and at most ``max_width`` wide."""
+        p = self.params
+        return min(p.scale, p.max_width / width) if p.max_width > 0 else p.scale
+
     def _resize(self, img: np.ndarray) -> np.ndarray:
-        if self.params.scale >= 1.0:
-            return img
         h, w = img.shape[:2]
-        size = (max(1, round(w * self.params.scale)), max(1, round(h * self.params.scale)))
+        f = self._factor(w)
+        if f >= 1.0:
+            return img
+        size = (max(1, round(w * f)), max(1, round(h * f)))
         return self._cv2.resize(img, size, interpolation=self._cv2.INTER_AREA)
 
     def _init_from_plate(self, plate: np.ndarray, img: np.ndarray) -> None:
@@ -156,7 +164,7 @@ class BgSubtract(Node):
                 fg[np.isin(labels, small)] = 0
         prob = fg.astype(np.float32)
         if p.softness > 0:
-            prob = cv2.GaussianBlur(prob, (0, 0), p.softness * p.scale)
+            prob = cv2.GaussianBlur(prob, (0, 0), p.softness * min(1.0, self._factor(full.shape[1])))
         if prob.shape != full.shape[:2]:
             prob = cv2.resize(prob, (full.shape[1], full.shape[0]), interpolation=cv2.INTER_LINEAR)
         prob = np.clip(prob, 0.0, 1.0)

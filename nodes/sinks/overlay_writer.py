@@ -78,6 +78,8 @@ class OverlayWriter(Node):
         max_width: int = Field(1280, ge=0, le=8192,
                                description="scale the side-by-side image down to this width (0 = never)")
         codec: Optional[str] = Field(None, description="encoder name (default: libx264, else mpeg4)")
+        preset: str = Field("veryfast", pattern="^(ultrafast|superfast|veryfast|faster|fast|medium|slow)$",
+                            description="x264 speed preset: ultrafast costs the least CPU, bigger files")
 
     def setup(self, ctx) -> None:
         import av
@@ -126,7 +128,7 @@ class OverlayWriter(Node):
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         if codec in ("libx264", "h264"):
-            stream.options = {"crf": str(self.params.crf), "preset": "veryfast"}
+            stream.options = {"crf": str(self.params.crf), "preset": self.params.preset}
         else:
             stream.bit_rate = int(width * height * float(fps) * 0.15)
         stream.codec_context.time_base = TIME_BASE
