@@ -12,6 +12,8 @@ falls on both alike:
   metrics' own DIS flow at the medium preset on full frames, the overlay on the outputs' thread at
   1280 px with x264 veryfast, the threshold searching 0.4-0.6, bg_subtract on the full frame, no
   lag metric (it did not exist), no look-ahead), with today's node code;
+* with ``--per-node``: the shipped graph on the ``per_node`` executor (a thread per node, the
+  layout before the fused executor), so both executors are measured in one run;
 * with ``--baseline-repo DIR`` (a checkout of an older commit, e.g. ``git worktree add /tmp/v0
   8d0aeb3``) also ``v0``: that checkout's own graph and code, run as a subprocess.
 
@@ -41,9 +43,10 @@ BEFORE = ["stab.lookahead=0", "stab.flow.max_width=480", "stab.thresh.lo=0.4", "
           "out.metrics.lag_frac=0"]
 
 
-def run_here(overrides: list[str], device: str) -> dict:
+def run_here(overrides: list[str], device: str, executor: str = "fused") -> dict:
     with tempfile.TemporaryDirectory() as out:
-        return run_graph(GRAPH, overrides=overrides, out_dir=out, device=device, log=lambda m: None).stats
+        return run_graph(GRAPH, overrides=overrides, out_dir=out, device=device, log=lambda m: None,
+                         executor=executor).stats
 
 
 def run_checkout(repo: Path, overrides: list[str], device: str) -> dict:
@@ -67,6 +70,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--baseline-repo", type=Path, default=None, help="an older checkout to run as 'v0'")
     ap.add_argument("--inputs", default="synthetic,dancer", help="synthetic, dancer or both")
+    ap.add_argument("--per-node", action="store_true",
+                    help="also the shipped graph with a thread per node (the per_node executor)")
     a = ap.parse_args()
     inputs = []
     if "synthetic" in a.inputs:
@@ -74,6 +79,8 @@ def main() -> None:
     if "dancer" in a.inputs and DANCER.exists():
         inputs.append(("dancer.mp4 640x480", ["source.kind=video_file", f"source.path={DANCER}"]))
     settings = [("before", lambda o: run_here(o + BEFORE, a.device)), ("after", lambda o: run_here(o, a.device))]
+    if a.per_node:
+        settings.append(("per_node", lambda o: run_here(o, a.device, "per_node")))
     if a.baseline_repo is not None:
         settings.insert(0, ("v0", lambda o: run_checkout(a.baseline_repo, o, a.device)))
     runs = {(i, s): [] for i, _ in inputs for s, _ in settings}
