@@ -75,18 +75,8 @@ def tune(graph: str, params: list[str], trials: int = 20, overrides: Optional[li
 
     def run_trial(trial):
         sets = _suggest(trial, ranges)
-        scratch = tempfile.mkdtemp(prefix="graphrun-tune-")
-        try:
-            result = base.run(scratch, set=sets, mode=mode, device=device, executor=executor or "inline",
-                              log=lambda msg: None)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        value = _objective_value(result.stats.get("results", {}), key)
-        if value is None:
-            raise GraphError(f"{graph}: no node published '{key}' (a metrics node publishes 'objective'); "
-                             f"published: {', '.join(result.stats.get('results', {})) or 'nothing'}")
-        records.append({"trial": trial.number, "params": dict(trial.params), "value": value,
-                        "results": result.stats.get("results", {})})
+        value, results = _scored_run(base, graph, sets, key, mode, device, executor)
+        records.append({"trial": trial.number, "params": dict(trial.params), "value": value, "results": results})
         print(f"trial {trial.number + 1}/{trials}: {key} = {value:.4f}  " + " ".join(sets), file=sys.stderr)
         return value
 
@@ -111,6 +101,23 @@ def _suggest(trial, ranges: dict) -> list[str]:
             v = trial.suggest_categorical(k, r[1])
         sets.append(f"{k}={v}")
     return sets
+
+
+def _scored_run(g, graph: str, sets: list[str], key: str, mode, device, executor) -> tuple[float, dict]:
+    """One run of ``g`` with ``sets`` in a scratch folder (removed after): the value published
+    under ``key`` and every published result. A graph that publishes no ``key`` is an error."""
+    scratch = tempfile.mkdtemp(prefix="graphrun-tune-")
+    try:
+        result = g.run(scratch, set=sets, mode=mode, device=device, executor=executor or "inline",
+                       log=lambda msg: None)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    results = result.stats.get("results", {})
+    value = _objective_value(results, key)
+    if value is None:
+        raise GraphError(f"{graph}: no node published '{key}' (a metrics node publishes 'objective'); "
+                         f"published: {', '.join(results) or 'nothing'}")
+    return value, results
 
 
 def parse_loo(text: str) -> tuple[str, list[str]]:
@@ -159,18 +166,10 @@ def tune_loo(graph: str, params: list[str], loo: str, trials: int = 20, override
     def score(value: str, sets: list[str]) -> float:
         k = (value, tuple(sets))
         if k not in cache:
-            scratch = tempfile.mkdtemp(prefix="graphrun-tune-")
-            try:
-                g = load(graph, set=base_sets + _fold_sets(key, value))
-                result = g.run(scratch, set=sets, mode=mode, device=device, executor=executor or "inline",
-                               log=lambda msg: None)
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
-            v = _objective_value(result.stats.get("results", {}), obj_key)
-            if v is None:
-                raise GraphError(f"{graph}: no node published '{obj_key}' (a metrics node publishes 'objective')")
+            g = load(graph, set=base_sets + _fold_sets(key, value))
+            v, results = _scored_run(g, graph, sets, obj_key, mode, device, executor)
             cache[k] = v
-            runs.append({key: value, "set": sets, "value": v, "results": result.stats.get("results", {})})
+            runs.append({key: value, "set": sets, "value": v, "results": results})
         return cache[k]
 
     def mean_over(values, sets):
