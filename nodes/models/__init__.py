@@ -18,10 +18,20 @@ from .preprocess_ops import (
     resized_size,
 )
 from .torchvision_model import TASKS, TorchvisionModel, build_model, model_task, resolve_weights, weights_cache_path
-from .weights import cache_path, cached_files, checkpoints_dir, downloading, is_url, load_state_dict, offline
+from .weights import (
+    apply_state_dict,
+    cache_path,
+    cached_files,
+    checkpoints_dir,
+    downloading,
+    is_url,
+    load_state_dict,
+    offline,
+)
 
 __all__ = ["Batch", "stack_batch", "BgSubtract", "CameraMotion", "input_name", "MaskRCNN",
            "default_weights_file", "MediaPipePerson", "import_solutions", "Preprocess", "IMAGENET_MEAN", "IMAGENET_STD",
            "Size", "check_size", "choose_backend", "crop_box", "preprocess_batch", "preprocess_image", "resized_size",
            "TASKS", "TorchvisionModel", "build_model", "model_task", "resolve_weights", "weights_cache_path",
-           "cache_path", "cached_files", "checkpoints_dir", "downloading", "is_url", "load_state_dict", "offline"]
+           "apply_state_dict", "cache_path", "cached_files", "checkpoints_dir", "downloading", "is_url",
+           "load_state_dict", "offline"]

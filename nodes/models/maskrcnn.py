@@ -18,7 +18,7 @@ from graphrun.runtime.cache import shared
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, INSTANCES, PROB_MAP, SCALAR, Instances
 
-from .weights import cache_path, is_url, load_state_dict
+from .weights import apply_state_dict, cache_path, is_url, load_state_dict
 
 
 def _coco_categories() -> list[str]:
@@ -93,15 +93,8 @@ class MaskRCNN(Node):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # "none": a reproducible random model
             model = maskrcnn_resnet50_fpn(**kw)
-        state = self.read_weights(p.weights)
-        if state is not None:
-            try:
-                model.load_state_dict(state)
-            except Exception as exc:
-                first = str(exc).strip().splitlines()[0][:200]
-                raise UserInputError(f"maskrcnn: weights {p.weights} are not a maskrcnn_resnet50_fpn state_dict "
-                                     f"with {len(cats)} classes ({first})") from None
-        return model
+        return apply_state_dict(model, self.read_weights(p.weights), node="maskrcnn", weights=p.weights,
+                                expected=f"a maskrcnn_resnet50_fpn state_dict with {len(cats)} classes")
 
     @staticmethod
     def _class_id(name, cats) -> int:

@@ -22,7 +22,7 @@ from graphrun.runtime.types import RECORD, TENSOR
 
 from ..common import torch_dtype
 from .preprocess_ops import check_size
-from .weights import cache_path, downloading, is_url, load_state_dict
+from .weights import apply_state_dict, cache_path, downloading, is_url, load_state_dict
 
 TASKS = ("classification", "segmentation", "detection")
 
@@ -87,13 +87,8 @@ def build_model(model: str, weights: str = "none", num_classes: Optional[int] = 
             return M.get_model(model, weights=w, **kwargs), task
     net = M.get_model(model, weights=None, **kwargs)
     state = load_state_dict(weights, node="torchvision_model", fetch=_fetch_command(model, weights))
-    if state is not None:
-        try:
-            net.load_state_dict(state)
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0][:200]
-            raise UserInputError(f"torchvision_model: weights {weights} are not a {model} state_dict "
-                                 f"with these classes ({first}); set num_classes to match the file") from None
+    apply_state_dict(net, state, node="torchvision_model", weights=weights,
+                     expected=f"a {model} state_dict with these classes", hint="; set num_classes to match the file")
     return net, task
 
 

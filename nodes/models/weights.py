@@ -106,6 +106,19 @@ def load_state_dict(spec: str, *, node: str, fetch: str, enum=None) -> Optional[
         raise UserInputError(f"{node}: cannot read weights file {path}: {exc}") from None
 
 
+def apply_state_dict(net, state: Optional[dict], *, node: str, weights: str, expected: str, hint: str = ""):
+    """Load ``state`` into ``net`` (nothing when None); a mismatch is one line: ``{node}: weights
+    {weights} are not {expected} (the first line of torch's complaint){hint}``. Returns ``net``."""
+    if state is None:
+        return net
+    try:
+        net.load_state_dict(state)
+    except Exception as exc:  # noqa: BLE001 - any mismatch: one line
+        first = str(exc).strip().splitlines()[0][:200]
+        raise UserInputError(f"{node}: weights {weights} are not {expected} ({first}){hint}") from None
+    return net
+
+
 def cached_files() -> list[tuple[Path, int]]:
     """The checkpoint files in the torch hub cache, with their sizes in bytes."""
     d = checkpoints_dir()
