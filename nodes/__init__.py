@@ -1,6 +1,6 @@
 """The built-in node library, one package per family; importing it registers every node.
 
-    core/       passthrough, null_sink
+    core/       passthrough, null_sink, work_size, frame_size
     io/         video_file, image_folder, mask_folder, camera, stream_url, dataloader_source, synthetic_scene
     models/     bg_subtract, maskrcnn, torchvision_model, preprocess, batch
     stabilize/  optical_flow, flow_warp, glitch_filter, motion_fusion, ema, adaptive_threshold, area_guard,

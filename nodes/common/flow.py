@@ -53,12 +53,27 @@ def resize_flow(flow: np.ndarray, h: int, w: int) -> np.ndarray:
     return out
 
 
+_GRIDS: dict = {}
+
+
+def pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (x, y) coordinates of every pixel of an (h, w) image, float32, cached per size (read only)."""
+    g = _GRIDS.get((h, w))
+    if g is None:
+        if len(_GRIDS) > 8:
+            _GRIDS.clear()
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        gx.flags.writeable = gy.flags.writeable = False
+        g = _GRIDS[(h, w)] = (gx, gy)
+    return g
+
+
 def remap_flow(field: np.ndarray, flow: np.ndarray, border: str = "replicate") -> np.ndarray:
     """Sample ``field`` (h,w) or (h,w,C) at x + flow(x), bilinear; outside the frame the nearest
     edge value (``replicate``) or 0 (``zeros``)."""
     import cv2
 
     h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx, gy = pixel_grid(h, w)
     mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
     return cv2.remap(field, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=mode, borderValue=0)

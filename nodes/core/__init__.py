@@ -1,5 +1,7 @@
-"""Plumbing nodes, for tests and benchmarks: a pass-through and a sink that only counts."""
+"""Plumbing nodes: a pass-through, a sink that only counts, and a working size and back
+(``work_size`` / ``frame_size``)."""
 from .null_sink import NullSink
 from .passthrough import Passthrough
+from .scale import FrameSize, WorkSize
 
-__all__ = ["NullSink", "Passthrough"]
+__all__ = ["FrameSize", "NullSink", "Passthrough", "WorkSize"]

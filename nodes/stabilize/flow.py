@@ -91,6 +91,9 @@ class OpticalFlow(Node):
                                description="and at most this wide (0 = no limit): 854-px DAVIS -> 480 px")
         fb_check: bool = Field(True, description="also compute the forward flow to output fb_error "
                                                  "(doubles the cost); off: fb_error is all zeros")
+        fb_preset: Optional[Literal["ultrafast", "fast", "medium"]] = Field(
+            None, description="DIS preset of that forward flow (None = preset); a cheaper one costs "
+                              "less and only coarsens the reliability map")
         max_skipped: int = Field(10, ge=0, le=1000,
                                  description="after more dropped frames than this, restart (zero flow)")
 
@@ -108,6 +111,8 @@ class OpticalFlow(Node):
             p = self.params
             scale = min(p.scale, p.max_width / w) if p.max_width > 0 else p.scale
             self._est = FlowEstimator(p.method, p.preset, scale)
+            self._check = (self._est if p.fb_preset in (None, p.preset)
+                           else FlowEstimator(p.method, p.fb_preset, scale))
             self._prev = None
         small = self._est.shrink(gray)
         restart = (self._prev is None or self._size != (h, w) or ctx.skipped > self.params.max_skipped)
@@ -118,7 +123,7 @@ class OpticalFlow(Node):
         else:
             back = self._est.calc(small, self._prev)
             if self.params.fb_check:
-                fwd = self._est.calc(self._prev, small)
+                fwd = self._check.calc(self._prev, small)
                 err = self._est.upscale_scalar(fb_error(back, fwd), h, w)
                 forward = self._est.upscale(fwd, h, w)
             else:

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..common.flow import pixel_grid
+
 _GRIDS: dict = {}
 
 
@@ -27,18 +29,6 @@ def _base_grid(h: int, w: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         if len(_GRIDS) > 8:
             _GRIDS.clear()
         g = _GRIDS[key] = (xs, ys)
-    return g
-
-
-_NP_GRIDS: dict = {}
-
-
-def _np_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    g = _NP_GRIDS.get((h, w))
-    if g is None:
-        if len(_NP_GRIDS) > 8:
-            _NP_GRIDS.clear()
-        g = _NP_GRIDS[(h, w)] = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return g
 
 
@@ -56,7 +46,7 @@ def warp(prev: torch.Tensor, flow: torch.Tensor, padding: str = "zeros") -> torc
     if _on_cpu(prev, flow):
         import cv2
 
-        gx, gy = _np_grid(h, w)
+        gx, gy = pixel_grid(h, w)
         f = flow.detach().numpy().astype(np.float32, copy=False)
         x = np.ascontiguousarray(prev.detach().numpy(), np.float32)
         border = cv2.BORDER_CONSTANT if padding == "zeros" else cv2.BORDER_REPLICATE
