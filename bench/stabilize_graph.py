@@ -9,10 +9,11 @@ falls on both alike:
 
 * ``after``: the graph as shipped;
 * ``before``: the settings it had before the 640x480 work (the stabilizer at the frame's size, its
-  flow 480 px wide with the forward/backward check at the same preset, the metrics' own DIS flow
-  at the medium preset on full frames, the overlay on the outputs' thread at 1280 px with x264
-  veryfast, the threshold searching 0.4-0.6, bg_subtract on the full frame, no lag metric (it did
-  not exist), no look-ahead), with today's node code;
+  flow DIS medium 480 px wide with the forward/backward check at the same preset, the metrics' own
+  DIS flow at the medium preset on full frames and the warp-IoU on every pixel, the overlay on the
+  outputs' thread at 1280 px with x264 veryfast and its own threads, the threshold searching
+  0.4-0.6, bg_subtract on the full frame, no lag metric (it did not exist), no look-ahead), with
+  today's node code;
 * with ``--per-node``: the shipped graph on the ``per_node`` executor (a thread per node, the
   layout before the fused executor), so both executors are measured in one run;
 * with ``--baseline-repo DIR`` (a checkout of an older commit, e.g. ``git worktree add /tmp/v0
@@ -38,10 +39,11 @@ from graphrun.runtime.run import run_graph
 ROOT = Path(__file__).resolve().parents[1]
 GRAPH = ROOT / "graphs" / "stabilize.yaml"
 DANCER = ROOT.parent / "shared" / "data" / "videos" / "dancer.mp4"
-BEFORE = ["stab.lookahead=0", "stab.work_width=0", "stab.flow.fb_preset=null", "stab.flow.max_width=480",
-          "stab.thresh.lo=0.4", "stab.thresh.hi=0.6", "stab.thresh.penalty=10.0", "out.metrics.flow_preset=medium",
-          "out.metrics.flow_scale=1.0", "out.overlay.max_width=1280", "out.overlay.thread=null",
-          "out.overlay.preset=veryfast", "seg.max_width=0", "out.metrics.lag_frac=0"]
+BEFORE = ["stab.lookahead=0", "stab.work_width=0", "stab.flow.fb_preset=null", "stab.flow.patch_stride=null",
+          "stab.flow.iterations=null", "stab.flow.max_width=480", "stab.thresh.lo=0.4", "stab.thresh.hi=0.6",
+          "stab.thresh.penalty=10.0", "out.metrics.flow_preset=medium", "out.metrics.flow_scale=1.0",
+          "out.overlay.max_width=1280", "out.overlay.thread=null", "out.overlay.preset=veryfast",
+          "out.overlay.threads=0", "seg.max_width=0", "out.metrics.lag_frac=0", "out.metrics.warp_max_width=0"]
 
 
 def run_here(overrides: list[str], device: str, executor: str = "fused") -> dict:

@@ -276,6 +276,7 @@ class Segment:
             if not admission.admit(pts, time.perf_counter() - t_pull):
                 lead.stats.drops += 1
                 session.source_drops += 1
+                session.tracker.refuse(index)
                 continue
             t0 = time.perf_counter()
             session.tracker.admit(index, t0)
@@ -313,8 +314,22 @@ class Segment:
             self._run_set(lane, got, ())
             return
         lane.pending.append(got)
-        if len(lane.pending) > self.window:
+        self.release_settled(lane)
+
+    def release_settled(self, lane: "_Lane") -> None:
+        """Run the held frames whose look-ahead is settled: each of the next ``window`` frames has
+        come or was dropped (realtime). A dropped frame never comes, and waiting for the one after
+        it would add a frame period to the lag (MediaPipe's timestamp bound, by index)."""
+        while lane.pending and self._settled(lane.pending):
             self._run_set(lane, lane.pending.popleft(), lane.pending)
+
+    def _settled(self, pending) -> bool:
+        if len(pending) > self.window:
+            return True
+        first = _index_of(pending[0])
+        came = {_index_of(got) for got in list(pending)[1:]}
+        gone = self.session.tracker.was_dropped
+        return all(first + j in came or gone(first + j) for j in range(1, self.window + 1))
 
     def end_of_stream(self, lane: "_Lane") -> None:
         """Every input ended: run the frames still held (their look-ahead shortens), then flush."""
@@ -367,7 +382,10 @@ class Segment:
             self.setup(lane)
             self.session.thread_ready()
             while (got := self.inbox.take()) is not None:
-                self.accept(lane, got)
+                if got is WOULD_BLOCK:              # poked: a frame the look-ahead waits for was dropped
+                    self.release_settled(lane)
+                else:
+                    self.accept(lane, got)
             if worker == 0:
                 self.end_of_stream(lane)
         except BaseException as exc:  # noqa: BLE001
@@ -395,6 +413,11 @@ class Segment:
             return [threading.Thread(target=self.run_sources, name=f"graphrun:{self.names[0]}", daemon=True)]
         return [threading.Thread(target=self.run_inbox, args=(w,), name=f"graphrun:{self.names[0]}#{w}", daemon=True)
                 for w in range(self.workers)]
+
+
+def _index_of(got) -> int:
+    """The frame index of an aligned set taken from an inbox."""
+    return next(iter(got[1].values())).index
 
 
 class _Lane:
@@ -476,6 +499,8 @@ class Executor:
                             ended.add(s.sid)
                         else:
                             s.accept(lane, got)
+                    if s.window and s.sid not in ended:
+                        s.release_settled(lane)
             if not rest and source.sid not in ended:
                 for _ in frames:
                     pass

@@ -82,6 +82,7 @@ class Inbox:
         self.bytes = {k: 0 for k in queues}
         self.last_index: Optional[int] = None
         self.seq = 0
+        self.poked = False
 
     def put(self, key: Hashable, pkt) -> None:
         """Queue a packet (or END); blocks while a ``block`` queue is full."""
@@ -131,9 +132,16 @@ class Inbox:
             self.has_data.notify_all()
             self.has_space.notify_all()
 
+    def poke(self) -> None:
+        """Make a waiting ``take`` return WOULD_BLOCK (something the consumer waits for besides
+        its inputs happened: a frame its look-ahead waits for was dropped)."""
+        with self.lock:
+            self.poked = True
+            self.has_data.notify_all()
+
     def take(self, block: bool = True):
         """Block until one aligned set of inputs is ready (``block=False``: return WOULD_BLOCK
-        instead of waiting).
+        instead of waiting; a ``poke`` makes a waiting call return WOULD_BLOCK too).
 
         Returns ``(seq, packets, back)`` — ``seq`` counts the sets taken, ``packets`` maps each
         forward key to its packet, ``back`` each back key to the producer's packet of the previous
@@ -177,7 +185,8 @@ class Inbox:
                     seq = self.seq
                     self.seq += 1
                     return seq, pkts, back
-                if not block:
+                if not block or self.poked:
+                    self.poked = False
                     return WOULD_BLOCK
                 self.has_data.wait(WAIT)
         return None

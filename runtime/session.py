@@ -71,6 +71,9 @@ class RunSession:
         self.lag_frames = graph.lag()          # look-ahead delays the outputs by this many frames
         self.stats = {name: NodeStats(name) for name in graph.nodes}
         self.executor = Executor(graph, self, self.executor_kind)
+        windows = [seg.inbox for seg in self.executor.segments if seg.window and seg.inbox is not None]
+        if windows and self.executor_kind != "inline":     # a dropped frame releases the frames held for it
+            self.tracker.on_gone = lambda: [inbox.poke() for inbox in windows]
         self._pending = self.executor.n_threads()
         self._ready = threading.Event()
         self._ready_lock = threading.Lock()

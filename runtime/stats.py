@@ -82,6 +82,8 @@ class FrameTracker:
         self.completed = 0
         self.dropped = 0
         self.on_done = on_done
+        self.gone: set = set()           # indices dropped anywhere (recent ones): look-ahead stops waiting
+        self.on_gone = None              # called after each such index (wakes the look-ahead threads)
 
     def admit(self, index: int, t0: float) -> None:
         with self.lock:
@@ -109,13 +111,34 @@ class FrameTracker:
             self.on_done()
 
     def drop(self, index: int) -> None:
+        """An admitted frame was dropped inside the graph (leaky queue, deadline)."""
         with self.lock:
+            self._forget(index)
             if self.admitted.pop(index, None) is None:
                 return
             self.seen.pop(index, None)
             self.dropped += 1
+        if self.on_gone:
+            self.on_gone()
         if self.on_done:
             self.on_done()
+
+    def refuse(self, index: int) -> None:
+        """A frame the source dropped before admitting it (realtime flow limiter)."""
+        with self.lock:
+            self._forget(index)
+        if self.on_gone:
+            self.on_gone()
+
+    def was_dropped(self, index: int) -> bool:
+        """Whether frame ``index`` was dropped (at the source or inside): it will never arrive."""
+        return index in self.gone
+
+    def _forget(self, index: int) -> None:
+        self.gone.add(index)
+        if len(self.gone) > 4096:                       # keep the recent ones: look-ahead windows are short
+            floor = max(self.gone) - 2048
+            self.gone = {i for i in self.gone if i >= floor}
 
     def summary(self) -> dict:
         lat = np.frombuffer(self.latencies, dtype=np.float64) * 1e3

@@ -87,12 +87,15 @@ def test_a_named_thread_must_be_a_contiguous_part_of_the_graph():
 
 
 def test_the_stabilize_graph_runs_the_loop_on_one_thread_and_the_overlay_on_its_own():
-    """source + segmenter | flow + the loop (warp .. ghost) | outputs | overlay video; with look-ahead
-    the loop gets a thread of its own (it holds frames the flow has already sent)."""
+    """source + segmenter | working size, flow + the loop (warp .. ghost) and the way back to the
+    frame's size | outputs | overlay video; with look-ahead the loop gets a thread of its own (it
+    holds frames the flow has already sent)."""
     segments = partition(load_graph("stabilize"), "fused")
     assert segments[0] == ["source", "seg"]
-    assert segments[1][0] == "stab.flow" and {"stab.warp", "stab.glitch", "stab.ghost"} <= set(segments[1])
+    assert segments[1][:2] == ["stab.size", "stab.flow"]
+    assert {"stab.warp", "stab.glitch", "stab.ghost", "stab.back"} <= set(segments[1])
     assert all(n.startswith("out.") and n != "out.overlay" for n in segments[2])
     assert segments[3] == ["out.overlay"] and len(segments) == 4
     ahead = partition(load_graph("stabilize", ["stab.lookahead=1"]), "fused")
-    assert ahead[1] == ["stab.flow"] and ahead[2][0] == "stab.warp" and len(ahead) == 5
+    assert ahead[1] == ["stab.size", "stab.flow"] and ahead[2][0] == "stab.warp" and "stab.back" in ahead[2]
+    assert len(ahead) == 5

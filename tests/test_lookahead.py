@@ -51,6 +51,22 @@ def test_realtime_admits_the_frames_a_look_ahead_holds_and_reports_its_lag(execu
     assert stats["latency"]["p50_ms"] >= 15                          # the lag is in the latency
 
 
+def test_realtime_a_dropped_frame_releases_the_frame_held_for_it_at_once():
+    """MediaPipe's timestamp bound: a frame dropped at the source never comes, so the frame whose
+    look-ahead waits for it runs at once with what it has (not a period later with the frame after)."""
+    g = {"nodes": {"src": {"kind": "test_count", "params": {"n": 14, "fps": 20}},
+                   "ahead": {"kind": "test_ahead_sum", "params": {"lookahead": 1}},
+                   "slow": {"kind": "test_slow", "params": {"delay": 0.12}, "thread": "sink"},
+                   "sink": "test_collect"},
+         "edges": ["src.out -> ahead.x", "ahead.out -> slow.x", "slow.out -> sink.x"]}
+    stats = run_graph(g, mode="realtime").stats
+    got = [(i, x) for i, x, _, _ in Collect.seen["sink"]]
+    assert stats["source_drops"] > 0 and stats["frames"] == len(got)
+    # out_t = t + (t+1 when it came): never t + a later frame, which would be a period of extra lag
+    assert all(x in (i, 2 * i + 1) for i, x in got), got
+    assert any(x == i for i, x in got[:-1])          # released without its dropped successor
+
+
 def test_a_back_edge_out_of_a_look_ahead_thread_is_rejected():
     g = ahead_graph(n=4, k=1)
     g["nodes"]["add"] = "test_add"

@@ -56,24 +56,41 @@ def resize_flow(flow: np.ndarray, h: int, w: int) -> np.ndarray:
 _GRIDS: dict = {}
 
 
-def pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """The (x, y) coordinates of every pixel of an (h, w) image, float32, cached per size (read only)."""
+def pixel_grid(h: int, w: int) -> np.ndarray:
+    """The (x, y) coordinates of every pixel of an (h, w) image, (h,w,2) float32, cached per size
+    (read only)."""
     g = _GRIDS.get((h, w))
     if g is None:
         if len(_GRIDS) > 8:
             _GRIDS.clear()
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        gx.flags.writeable = gy.flags.writeable = False
-        g = _GRIDS[(h, w)] = (gx, gy)
+        g = np.stack([gx, gy], -1)
+        g.flags.writeable = False
+        _GRIDS[(h, w)] = g
     return g
+
+
+def sample_points(flow: np.ndarray) -> np.ndarray:
+    """Where each pixel samples: x + flow(x), (h,w,2) float32 (an OpenCV remap map)."""
+    return pixel_grid(*flow.shape[:2]) + np.asarray(flow, np.float32)
+
+
+def remap(field: np.ndarray, points: np.ndarray, border: str = "replicate") -> np.ndarray:
+    """``field`` (h,w) or (h,w,C) float32 sampled bilinearly at ``points`` (:func:`sample_points`);
+    outside the frame the nearest edge value (``replicate``) or 0 (``zeros``). OpenCV vectorizes
+    1 and 4 channels only (2 cost 4x one), so other counts are remapped a channel at a time."""
+    import cv2
+
+    mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
+    field = np.asarray(field, np.float32)
+    if field.ndim == 3 and field.shape[2] not in (1, 4):
+        return cv2.merge([cv2.remap(c, points, None, cv2.INTER_LINEAR, borderMode=mode, borderValue=0)
+                          for c in cv2.split(field)])
+    out = cv2.remap(field, points, None, cv2.INTER_LINEAR, borderMode=mode, borderValue=0)
+    return out[..., None] if field.ndim == 3 and out.ndim == 2 else out
 
 
 def remap_flow(field: np.ndarray, flow: np.ndarray, border: str = "replicate") -> np.ndarray:
     """Sample ``field`` (h,w) or (h,w,C) at x + flow(x), bilinear; outside the frame the nearest
     edge value (``replicate``) or 0 (``zeros``)."""
-    import cv2
-
-    h, w = flow.shape[:2]
-    gx, gy = pixel_grid(h, w)
-    mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
-    return cv2.remap(field, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=mode, borderValue=0)
+    return remap(field, sample_points(flow), border)

@@ -2,6 +2,6 @@
 (``work_size`` / ``frame_size``)."""
 from .null_sink import NullSink
 from .passthrough import Passthrough
-from .scale import FrameSize, WorkSize
+from .scale import FrameSize, WorkSize, resize_image, resize_mask, working_size
 
-__all__ = ["FrameSize", "NullSink", "Passthrough", "WorkSize"]
+__all__ = ["FrameSize", "NullSink", "Passthrough", "WorkSize", "resize_image", "resize_mask", "working_size"]

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..common import DIS_PRESETS, iou, remap_flow, resize_flow, resize_gray, to_gray
+from ..common import DIS_PRESETS, iou, remap, remap_flow, resize_flow, resize_gray, sample_points, to_gray
 
 
 def seg2bmap(seg: np.ndarray) -> np.ndarray:
@@ -69,15 +69,16 @@ def boundary_f(mask: np.ndarray, gt: np.ndarray, bound_th: float = 0.008) -> flo
 
 
 def dis_flow(cur_rgb: np.ndarray, prev_rgb: np.ndarray, preset: str = "medium",
-             scale: float = 1.0, dis=None) -> np.ndarray:
+             scale: float = 1.0, dis=None, size: Optional[tuple[int, int]] = None) -> np.ndarray:
     """Backward DIS optical flow: for each pixel of ``cur`` the (dx, dy) to its place in ``prev``.
 
-    ``scale`` < 1 computes on a downscaled frame (the flow is resized and rescaled back)."""
+    ``scale`` < 1 computes on a downscaled frame; the flow comes back at the frame's size, or at
+    ``size`` (h, w), in pixels of that size."""
     import cv2
 
     if dis is None:
         dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
-    h, w = cur_rgb.shape[:2]
+    h, w = size or cur_rgb.shape[:2]
     a = resize_gray(to_gray(cur_rgb), scale, min_size=8)
     b = resize_gray(to_gray(prev_rgb), scale, min_size=8)
     return resize_flow(dis.calc(a, b, None), h, w).astype(np.float32)
@@ -88,6 +89,13 @@ def warp_mask(prev: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
     Returns float32 in [0, 1]."""
     return remap_flow(np.asarray(prev, np.float32), flow, border="zeros")
+
+
+def warp_masks(masks: Sequence[np.ndarray], flow: np.ndarray) -> list[np.ndarray]:
+    """Several masks of frame t-1 warped into frame t by one flow (each as :func:`warp_mask` >= 0.5),
+    the sampling points computed once."""
+    points = sample_points(flow)
+    return [remap(np.asarray(m, np.float32), points, border="zeros") >= 0.5 for m in masks]
 
 
 def warp_iou(prev_mask: np.ndarray, mask: np.ndarray, flow: np.ndarray) -> float:

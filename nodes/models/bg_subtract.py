@@ -165,16 +165,16 @@ class BgSubtract(Node):
         prob = fg.astype(np.float32)
         if p.softness > 0:
             prob = cv2.GaussianBlur(prob, (0, 0), p.softness * min(1.0, self._factor(full.shape[1])))
-        if prob.shape != full.shape[:2]:
-            prob = cv2.resize(prob, (full.shape[1], full.shape[0]), interpolation=cv2.INTER_LINEAR)
         prob = np.clip(prob, 0.0, 1.0)
-        fgmask = prob > 0.5
+        fgmask = prob > 0.5                    # the score is measured at the working size
         learnt = self.plated or self.seen > p.warmup
         light = self._lighting_factor(img, bg_image, fg) if learnt else 1.0
         if not fgmask.any() or not learnt:
             score = 0.0
         else:
             score = float(prob[fgmask].mean()) * max(0.0, 1.0 - float(fgmask.mean()) / p.max_fraction) * light
+        if prob.shape != full.shape[:2]:
+            prob = cv2.resize(prob, (full.shape[1], full.shape[0]), interpolation=cv2.INTER_LINEAR)
         self._check_camera(ctx, frame, full)
         out = torch.from_numpy(prob)
         if str(ctx.device) != "cpu":

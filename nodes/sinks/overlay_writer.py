@@ -83,6 +83,8 @@ class OverlayWriter(Node):
         codec: Optional[str] = Field(None, description="encoder name (default: libx264, else mpeg4)")
         preset: str = Field("veryfast", pattern="^(ultrafast|superfast|veryfast|faster|fast|medium|slow)$",
                             description="x264 speed preset: ultrafast costs the least CPU, bigger files")
+        threads: int = Field(0, ge=0, le=64, description="encoder threads (0 = the encoder's choice; 1 = least "
+                                                         "CPU per frame when the other cores are busy)")
 
     def setup(self, ctx) -> None:
         import av
@@ -134,6 +136,8 @@ class OverlayWriter(Node):
             stream.options = {"crf": str(self.params.crf), "preset": self.params.preset}
         else:
             stream.bit_rate = int(width * height * float(fps) * 0.15)
+        if self.params.threads:
+            stream.codec_context.thread_count = self.params.threads
         stream.codec_context.time_base = TIME_BASE
         stream.time_base = TIME_BASE
         self.stream = stream

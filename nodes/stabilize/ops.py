@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..common.flow import pixel_grid
+from ..common import remap, sample_points
 
 _GRIDS: dict = {}
 
@@ -44,21 +44,10 @@ def warp(prev: torch.Tensor, flow: torch.Tensor, padding: str = "zeros") -> torc
     the forward flow t-1 -> t. On the CPU: ``cv2.remap`` (1/32-px interpolation steps)."""
     h, w = flow.shape[:2]
     if _on_cpu(prev, flow):
-        import cv2
-
-        gx, gy = pixel_grid(h, w)
         f = flow.detach().numpy().astype(np.float32, copy=False)
-        x = np.ascontiguousarray(prev.detach().numpy(), np.float32)
-        border = cv2.BORDER_CONSTANT if padding == "zeros" else cv2.BORDER_REPLICATE
-        mx, my = gx + f[..., 0], gy + f[..., 1]
-        if x.ndim == 3 and x.shape[2] > 4:
-            out = np.stack([cv2.remap(x[..., c], mx, my, cv2.INTER_LINEAR, borderMode=border, borderValue=0)
-                            for c in range(x.shape[2])], -1)
-        else:
-            out = cv2.remap(x, mx, my, cv2.INTER_LINEAR, borderMode=border, borderValue=0)
-            if x.ndim == 3 and out.ndim == 2:
-                out = out[..., None]
-        return torch.from_numpy(out)
+        x = prev.detach().numpy()
+        border = "zeros" if padding == "zeros" else "replicate"
+        return torch.from_numpy(np.ascontiguousarray(remap(x, sample_points(f), border)))
     flow = flow.to(prev.device, torch.float32)
     xs, ys = _base_grid(h, w, prev.device)
     gx = (xs + flow[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0
