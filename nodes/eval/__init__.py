@@ -18,6 +18,7 @@ from .metrics import (
     summarize,
     warp_iou,
     warp_mask,
+    warp_masks,
 )
 from .metrics_node import STREAMS, SUMMARY_KEYS, Metrics, format_table, partial_text
 from .report import Report
@@ -26,7 +27,7 @@ from .series import Series, SeriesSet
 
 __all__ = ["Agreement", "Gallery", "COLUMNS", "EXPLAIN", "SUMMARY_ROWS", "GhostTracker", "StreamSummary", "binarize",
            "boundary_f", "dis_flow", "frame_stats", "ghost_runs", "iou", "mean_defined", "seg2bmap",
-           "sequence_metrics", "summarize", "to_numpy", "warp_iou", "warp_mask", "STREAMS", "SUMMARY_KEYS",
-           "Metrics", "format_table", "partial_text", "Report", "flat_params", "input_name", "node_settings",
-           "report_title", "run_inputs", "short_value", "Series", "SeriesSet", "LagTracker", "default_tolerance",
-           "frame_lag", "invert_flow", "sequence_lag", "summarize_lag", "support"]
+           "sequence_metrics", "summarize", "to_numpy", "warp_iou", "warp_mask", "warp_masks", "STREAMS",
+           "SUMMARY_KEYS", "Metrics", "format_table", "partial_text", "Report", "flat_params", "input_name",
+           "node_settings", "report_title", "run_inputs", "short_value", "Series", "SeriesSet", "LagTracker",
+           "default_tolerance", "frame_lag", "invert_flow", "sequence_lag", "summarize_lag", "support"]
