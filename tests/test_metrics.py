@@ -296,3 +296,26 @@ def test_raw_masks_passed_through_never_lag(tmp_path):
         push_frames(h, 10, stab=lambda i: box(24, 32, 4, 4 + i % 3, 10))
         h.finish()
     assert json.loads((tmp_path / "metrics.json").read_text())["summary"]["stabilized"]["lag_frames"] == 0
+
+
+@pytest.mark.parametrize("width", [0, 50, 34])
+def test_warp_iou_on_every_nth_pixel_estimates_the_full_one_with_a_wired_flow(width):
+    """warp_max_width: the previous mask warped by the flow is compared on every n-th pixel (n = 2
+    and 3 at 100 px): the same measure, sampled. A box moving 4 px right per frame, the flow says
+    so: warp-IoU 1 (on every 3rd pixel the box's edges fall between samples: within 0.05); a flow
+    that says 'still' gives the plain IoU of the shifted boxes."""
+    img = np.zeros((100, 100, 3), np.uint8)
+    moving = torch.full((100, 100, 2), 0.0)
+    moving[..., 0] = -4.0                       # backward flow: each pixel came from 4 px to the left
+    with Harness("metrics", warp_max_width=width, lag_frac=0.0) as h:
+        for i in range(4):
+            m = torch.from_numpy(box(x=20 + 4 * i))
+            h.push(frame=_frame(i, img), raw=m, stabilized=m, flow=moving)
+        h.finish()
+    assert h.results["metrics"]["stabilized"]["warp_iou"] == pytest.approx(1.0, abs=0.05 if width == 34 else 1e-6)
+    with Harness("metrics", warp_max_width=width, lag_frac=0.0) as h:
+        for i in range(4):
+            m = torch.from_numpy(box(x=20 + 4 * i))
+            h.push(frame=_frame(i, img), raw=m, stabilized=m, flow=torch.zeros(100, 100, 2))
+        h.finish()
+    assert h.results["metrics"]["stabilized"]["warp_iou"] == pytest.approx(36 / 44, abs=0.03)
