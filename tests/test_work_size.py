@@ -89,3 +89,17 @@ def test_a_cheaper_preset_for_the_forward_backward_check_leaves_the_flow_itself_
     assert torch.equal(outs[None]["flow"], outs["ultrafast"]["flow"])
     assert not torch.equal(outs[None]["forward"], outs["ultrafast"]["forward"])
     assert float(outs["ultrafast"]["fb_error"][20:-20, 20:-20].median()) < 0.5
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_working_size_on_cuda_matches_the_cpu():
+    """The torch path (CUDA tensors): shrinking and growing agree with OpenCV's on the CPU."""
+    from graphrun.nodes.core import resize_image, resize_mask
+
+    prob = torch.zeros(480, 640)
+    prob[100:300, 200:400] = 1.0
+    small_cpu, small_gpu = resize_image(prob, 240, 320, True), resize_image(prob.cuda(), 240, 320, True)
+    assert small_gpu.is_cuda and torch.allclose(small_gpu.cpu(), small_cpu, atol=1e-5)
+    m = small_cpu >= 0.5
+    big_cpu, big_gpu = resize_mask(m, 480, 640), resize_mask(m.cuda(), 480, 640)
+    assert big_gpu.is_cuda and iou(big_gpu.cpu().numpy(), big_cpu.numpy()) > 0.99
