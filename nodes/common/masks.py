@@ -29,7 +29,7 @@ def mask_to_float(mask) -> np.ndarray:
         return m.astype(np.float32)
     if m.dtype == np.uint8:
         return (m.astype(np.float32) / 255.0) if m.max() > 1 else m.astype(np.float32)
-    return np.clip(m.astype(np.float32), 0.0, 1.0)
+    return np.clip(m.astype(np.float32, copy=False), 0.0, 1.0)      # clip copies: the input is never changed
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
