@@ -12,3 +12,11 @@ def announce_input(ctx, kind: str, **info) -> None:
         else:
             entry[k] = str(v)
     ctx.results.setdefault("inputs", {})[ctx.name] = entry
+
+
+def announced_inputs(ctx) -> list[dict]:
+    """What the sources announced, in order: ``[{node, kind, path, fps, ...}]`` ([] when none did)."""
+    announced = ctx.results.get("inputs")
+    if not isinstance(announced, dict):
+        return []
+    return [{"node": n, **v} for n, v in announced.items() if isinstance(v, dict)]

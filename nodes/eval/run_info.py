@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from ..common import announced_inputs
+
 MAX_VALUE_CHARS = 80
 
 
@@ -33,10 +35,9 @@ def node_settings(ctx) -> dict[str, tuple[Optional[str], dict]]:
 def run_inputs(ctx) -> list[dict]:
     """What the sources read: ``[{node, kind, path, fps, frames, ...}]`` (announced, else from the
     settings of the nodes whose ``path`` parameter was set)."""
-    announced = ctx.results.get("inputs")
-    if isinstance(announced, dict) and announced:
-        return [{"node": n, **v} for n, v in announced.items() if isinstance(v, dict)]
-    found = []
+    found = announced_inputs(ctx)
+    if found:
+        return found
     for node, (kind, params) in node_settings(ctx).items():
         if isinstance(params.get("path"), str) and kind in (None, "video_file", "image_folder"):
             found.append({"node": node, "kind": kind, "path": params["path"]})

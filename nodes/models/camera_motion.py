@@ -14,6 +14,8 @@ from typing import Optional
 
 import numpy as np
 
+from ..common import announced_inputs
+
 STEP = 4      # frames between the two compared (a pan adds up over them, noise does not)
 WIDTH = 160   # px: the frames are compared at this width
 
@@ -56,9 +58,5 @@ class CameraMotion:
 
 def input_name(ctx, first: str, last: str) -> str:
     """The run's input file when a source announced it (``ctx.results["inputs"]``), else the frames."""
-    inputs = ctx.results.get("inputs")
-    if isinstance(inputs, dict):
-        paths = [v.get("path") for v in inputs.values() if isinstance(v, dict) and v.get("path")]
-        if paths:
-            return str(paths[0])
-    return f"frames {first}-{last}"
+    paths = [i["path"] for i in announced_inputs(ctx) if i.get("path")]
+    return str(paths[0]) if paths else f"frames {first}-{last}"
