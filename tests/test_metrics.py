@@ -319,3 +319,20 @@ def test_warp_iou_on_every_nth_pixel_estimates_the_full_one_with_a_wired_flow(wi
             h.push(frame=_frame(i, img), raw=m, stabilized=m, flow=torch.zeros(100, 100, 2))
         h.finish()
     assert h.results["metrics"]["stabilized"]["warp_iou"] == pytest.approx(36 / 44, abs=0.03)
+
+
+def test_the_lag_counts_frame_pixels_when_the_metrics_sample_every_nth_pixel():
+    """warp_max_width hands the lag tracker every n-th pixel: its pixel counts stay the frame's."""
+    img = np.zeros((200, 200, 3), np.uint8)
+    found = {}
+    for width in (0, 100):
+        with Harness("metrics", warp_max_width=width) as h:
+            for i in range(6):
+                gt = box(200, 200, y=70, x=40 + 4 * i, size=60)
+                stab = gt | box(200, 200, y=70, x=20, size=30) if i == 3 else gt   # a stale region on frame 3
+                h.push(frame=_frame(i, img), raw=torch.from_numpy(gt), stabilized=torch.from_numpy(stab),
+                       gt=torch.from_numpy(gt), flow=torch.zeros(200, 200, 2))
+            h.finish()
+        found[width] = h.results["metrics"]["stabilized"]
+    assert found[0]["lag_frames"] == found[100]["lag_frames"] == 1
+    assert found[100]["lag_outside_gt_px"] == pytest.approx(found[0]["lag_outside_gt_px"], rel=0.1)

@@ -3,6 +3,25 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
+
+
+def sample_step(width: int, max_width: int) -> int:
+    """n such that every n-th pixel of a row ``width`` wide is at most ``max_width`` (0 = all: 1)."""
+    return -(-int(width) // max_width) if max_width else 1
+
+
+def every_nth(a, n: int):
+    """``a`` (H,W[,C]) on every n-th row and column (None stays None)."""
+    return a if n == 1 or a is None else a[::n, ::n]
+
+
+def every_nth_flow(flow, n: int):
+    """A flow (H,W,2) on every n-th pixel, its vectors in those pixels (None stays None)."""
+    if flow is None or n == 1:
+        return flow
+    return np.asarray(flow, np.float32)[::n, ::n] / n
+
 
 def size_text(shape) -> str:
     """``(h, w, ...)`` as ``WxH``."""

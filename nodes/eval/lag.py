@@ -26,6 +26,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..common import remap_flow
+from ..common.size import every_nth, every_nth_flow, sample_step
 
 
 def invert_flow(backward: np.ndarray, iterations: int = 3) -> np.ndarray:
@@ -108,17 +109,16 @@ class LagTracker:
         self.records: list[dict] = []        # every record (keep_records), else only the running sums
         self._sums = _LagSums()
 
-    def update(self, stab, raw, flow: Optional[np.ndarray] = None, gt=None, index: Optional[int] = None
-               ) -> Optional[dict]:
+    def update(self, stab, raw, flow: Optional[np.ndarray] = None, gt=None, index: Optional[int] = None,
+               step: int = 1) -> Optional[dict]:
         """Feed frame t+1 (``flow``: its backward flow, None at a restart); returns frame t's record
-        (with its ``index`` when given)."""
+        (with its ``index`` when given). ``step``: the inputs are already every step-th pixel of the
+        frame (the records still count the frame's pixels)."""
         stab, raw = np.asarray(stab, bool), np.asarray(raw, bool)
-        n = -(-raw.shape[1] // self.max_width) if self.max_width else 1      # the subsampling step
-        if n > 1:
-            stab, raw = stab[::n, ::n], raw[::n, ::n]
-            gt = None if gt is None else np.asarray(gt, bool)[::n, ::n]
-            flow = None if flow is None else np.asarray(flow, np.float32)[::n, ::n] / n
-        new = {"stab": stab, "raw": raw, "gt": gt, "index": index, "step": n,
+        n = sample_step(raw.shape[1], self.max_width)
+        stab, raw, flow = every_nth(stab, n), every_nth(raw, n), every_nth_flow(flow, n)
+        gt = every_nth(None if gt is None else np.asarray(gt, bool), n)
+        new = {"stab": stab, "raw": raw, "gt": gt, "index": index, "step": n * step,
                "flow": None if flow is None else np.asarray(flow, np.float32)}
         done = None
         if self._cur is not None:

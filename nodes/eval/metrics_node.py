@@ -15,7 +15,7 @@ from graphrun.runtime.types import FLOW, FRAME, MASK, RECORD, TENSOR
 
 from ..common import DIS_PRESETS, binarize, frame_name, iou, to_gray, to_numpy, write_atomic
 from ..common.alerts import os_words, warn, warnings_of
-from ..common.size import SizeWatch, size_text
+from ..common.size import SizeWatch, every_nth, every_nth_flow, sample_step, size_text
 from .checks import Agreement
 from .lag import LagTracker
 from .metrics import GhostTracker, StreamSummary, dis_flow, frame_stats, warp_masks
@@ -215,16 +215,16 @@ class Metrics(Node):
             g = binarize(gt, p.threshold)
             masks["gt"] = g
             self._has_gt = True
-        n = -(-masks["raw"].shape[1] // p.warp_max_width) if p.warp_max_width else 1   # warp-IoU on every n-th pixel
+        n = sample_step(masks["raw"].shape[1], p.warp_max_width)      # warp-IoU and lag on every n-th pixel
 
         def sub(a):
-            return a if n == 1 or a is None else a[::n, ::n]
+            return every_nth(a, n)
 
         small = sub(masks["raw"]).shape
         if flow is not None:
             fl = to_numpy(flow)
-            if n > 1 and fl.shape[:2] == masks["raw"].shape:
-                fl = np.ascontiguousarray(fl[::n, ::n]) / n
+            if fl.shape[:2] == masks["raw"].shape:
+                fl = every_nth_flow(fl, n)
         else:
             fl = None if p.flow_preset == "off" else self._own_flow(frame, small)
         rec = {"index": index, "name": frame_name(frame)}
@@ -251,7 +251,7 @@ class Metrics(Node):
         rec["fidelity"] = round(self._agree.add(masks["raw"], masks["stabilized"]), 5)
         if self._lag is not None:      # the lag of the previous frame: it needs this frame's raw mask
             f = fl if (fl is not None and fl.shape[:2] == small) else None
-            done = self._lag.update(sub(masks["stabilized"]), sub(masks["raw"]), f, sub(g), index)
+            done = self._lag.update(sub(masks["stabilized"]), sub(masks["raw"]), f, sub(g), index, step=n)
             if done is not None:
                 rec["lag_prev"] = {k: done[k] for k in ("index", "lag_px", "lag_frac", "lag")}
         if self._jsonl is not None:
