@@ -6,6 +6,12 @@ from typing import Optional
 import numpy as np
 
 
+def capped_scale(scale: float, max_width: int, width: int) -> float:
+    """The factor a frame ``width`` wide is resized by: ``scale``, and at most ``max_width`` wide
+    (0 = no cap)."""
+    return min(scale, max_width / width) if max_width > 0 else scale
+
+
 def sample_step(width: int, max_width: int) -> int:
     """n such that every n-th pixel of a row ``width`` wide is at most ``max_width`` (0 = all: 1)."""
     return -(-int(width) // max_width) if max_width else 1

@@ -15,7 +15,7 @@ from graphrun.runtime.types import FLOW, FRAME, MASK, RECORD, TENSOR
 
 from ..common import DIS_PRESETS, binarize, frame_name, iou, to_gray, to_numpy, write_atomic
 from ..common.alerts import os_words, warn, warnings_of
-from ..common.size import SizeWatch, every_nth, every_nth_flow, sample_step, size_text
+from ..common.size import SizeWatch, capped_scale, every_nth, every_nth_flow, sample_step, size_text
 from .checks import Agreement
 from .lag import LagTracker
 from .metrics import GhostTracker, StreamSummary, dis_flow, frame_stats, warp_masks
@@ -183,7 +183,7 @@ class Metrics(Node):
         if self._dis is None:
             self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[self.params.flow_preset])
         p = self.params
-        scale = min(p.flow_scale, p.flow_max_width / gray.shape[1]) if p.flow_max_width else p.flow_scale
+        scale = capped_scale(p.flow_scale, p.flow_max_width, gray.shape[1])
         return dis_flow(gray, prev, scale=scale, dis=self._dis, size=size)
 
     def _count(self, index: int) -> None:

@@ -16,7 +16,7 @@ from graphrun.runtime.types import FRAME, PROB_MAP, SCALAR
 
 from ..common import rgb_uint8
 from ..common.alerts import warn
-from ..common.size import SizeWatch
+from ..common.size import SizeWatch, capped_scale
 from .camera_motion import CameraMotion, input_name
 
 
@@ -93,8 +93,7 @@ class BgSubtract(Node):
 
     def _factor(self, width: int) -> float:
         """The scale the model works at: ``scale``, and at most ``max_width`` wide."""
-        p = self.params
-        return min(p.scale, p.max_width / width) if p.max_width > 0 else p.scale
+        return capped_scale(self.params.scale, self.params.max_width, width)
 
     def _resize(self, img: np.ndarray) -> np.ndarray:
         h, w = img.shape[:2]

@@ -17,7 +17,7 @@ from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.types import FLOW, FRAME, TENSOR
 
 from ..common import DIS_PRESETS, remap_flow, resize_flow, resize_gray, to_gray
-from ..common.size import SizeWatch
+from ..common.size import SizeWatch, capped_scale
 
 
 def fb_error(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
@@ -126,7 +126,7 @@ class OpticalFlow(Node):
         self._sizes.changed(ctx, gray.shape)
         if self._est is None or self._size != (h, w):
             p = self.params
-            scale = min(p.scale, p.max_width / w) if p.max_width > 0 else p.scale
+            scale = capped_scale(p.scale, p.max_width, w)
             self._est = FlowEstimator(p.method, p.preset, scale, p.finest_scale, p.patch_stride, p.iterations)
             self._check = (self._est if p.fb_preset in (None, p.preset)
                            else FlowEstimator(p.method, p.fb_preset, scale))
