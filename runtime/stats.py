@@ -113,7 +113,7 @@ class FrameTracker:
     def drop(self, index: int) -> None:
         """An admitted frame was dropped inside the graph (leaky queue, deadline)."""
         with self.lock:
-            self._forget(index)
+            self._note_gone(index)
             if self.admitted.pop(index, None) is None:
                 return
             self.seen.pop(index, None)
@@ -126,7 +126,7 @@ class FrameTracker:
     def refuse(self, index: int) -> None:
         """A frame the source dropped before admitting it (realtime flow limiter)."""
         with self.lock:
-            self._forget(index)
+            self._note_gone(index)
         if self.on_gone:
             self.on_gone()
 
@@ -134,7 +134,7 @@ class FrameTracker:
         """Whether frame ``index`` was dropped (at the source or inside): it will never arrive."""
         return index in self.gone
 
-    def _forget(self, index: int) -> None:
+    def _note_gone(self, index: int) -> None:
         self.gone.add(index)
         if len(self.gone) > 4096:                       # keep the recent ones: look-ahead windows are short
             floor = max(self.gone) - 2048
