@@ -11,9 +11,10 @@ graph over many inputs, locally or on Ray), ``graphrun.register`` (a node kind) 
 __version__ = "0.2.0"
 
 _EXPORTS = {
-    "Graph": "graphrun.runtime.api", "load": "graphrun.runtime.api", "PortRef": "graphrun.runtime.api",
+    "Graph": "graphrun.runtime.frontends.api", "load": "graphrun.runtime.frontends.api",
+    "PortRef": "graphrun.runtime.frontends.api",
     "RunResult": "graphrun.runtime.run",
-    "batch": "graphrun.runtime.batch", "BatchResult": "graphrun.runtime.batch",
+    "batch": "graphrun.runtime.frontends.batch", "BatchResult": "graphrun.runtime.frontends.batch",
     "register": "graphrun.runtime.registry", "subgraph": "graphrun.runtime.registry",
     "register_subgraph": "graphrun.runtime.registry",
     "Node": "graphrun.runtime.node", "Source": "graphrun.runtime.node", "Input": "graphrun.runtime.node",

@@ -1,4 +1,4 @@
 """``python -m graphrun``: the graphrun command."""
-from graphrun.runtime.cli import console
+from graphrun.runtime.frontends.cli import console
 
 console()

@@ -3,6 +3,13 @@ from __future__ import annotations
 
 import re
 
+_ERRNO = re.compile(r"\[Errno -?\d+\] ")
+
+
+def without_errno(msg: str) -> str:
+    """A message in the system's words, not its numbers: ``[Errno 13] Permission denied`` -> ``Permission denied``."""
+    return _ERRNO.sub("", msg)
+
 
 class GraphError(Exception):
     """A problem with a graph file, a node's parameters or a link: found before any frame flows."""
@@ -14,7 +21,7 @@ class NodeError(Exception):
     def __init__(self, node: str, index: int, cause: BaseException, stage: str | None = None):
         self.node, self.index, self.cause = node, index, cause
         where = stage or (f"frame {index}" if index >= 0 else "setup")
-        text = re.sub(r"\[Errno -?\d+\] ", "", str(cause))       # the system's words, not its numbers
+        text = without_errno(str(cause))
         what = text if isinstance(cause, UserInputError) else f"{type(cause).__name__}: {text}"
         super().__init__(f"node '{node}' failed at {where}: {what}")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from .admission import Admission
 from .errors import NodeError
@@ -21,16 +21,13 @@ from .inbox import END, NOTHING, WAIT, WOULD_BLOCK, Inbox, Packet, payload_bytes
 from .runner import NodeRunner
 from .segments import partition
 
-if TYPE_CHECKING:
-    from .session import RunSession
-
 STOP_GRACE = 1.0   # seconds a hard stop waits for threads before leaving them behind
 
 
 class Segment:
     """Nodes that run on one thread (``workers: N``: N threads, the node alone)."""
 
-    def __init__(self, sid: int, names: list[str], graph: BuiltGraph, session: "RunSession"):
+    def __init__(self, sid: int, names: list[str], graph: BuiltGraph, session):
         self.sid, self.session = sid, session
         heads = [n for n in names if graph.nodes[n].is_source]
         self.names = heads + [n for n in names if n not in heads]       # sources first (inline)
@@ -111,7 +108,7 @@ class Segment:
         return [r for rs in self.runner_sets for r in rs]
 
     # -- wiring between segments ---------------------------------------------------------------
-    def make_inbox(self, graph: BuiltGraph, session: "RunSession") -> None:
+    def make_inbox(self, graph: BuiltGraph, session) -> None:
         if not self.ext and not self.back_ext:
             return
         queues = {}
@@ -434,7 +431,7 @@ class Executor:
     """Runs a graph's segments: each on its own thread(s), or (``inline``) all of them in turn on
     the caller's thread, the source's segment pulling one frame and the others taking what it sent."""
 
-    def __init__(self, graph: BuiltGraph, session: "RunSession", kind: str):
+    def __init__(self, graph: BuiltGraph, session, kind: str):
         self.kind = kind
         groups = partition(graph, kind)
         self.segments = [Segment(i, names, graph, session) for i, names in enumerate(groups)]

@@ -15,6 +15,7 @@ from . import registry
 from .errors import GraphError
 from .node import Node, Source
 from .spec import EdgeSpec, GraphSpec, NodeSpec
+from .subgraph import ghost_input_of
 
 
 @dataclass
@@ -169,11 +170,11 @@ def build(spec: GraphSpec) -> BuiltGraph:
 
 def _group_hint(spec: GraphSpec, node: str, port: str) -> str:
     """Name the subgraph input a user should have connected, when that is the open port."""
-    for prefix, group in spec.groups.items():
-        for ghost, targets in group.inputs.items():
-            if (node, port) in targets:
-                return f" (subgraph '{prefix}' ({group.kind}) input '{ghost}' needs a link: {prefix}.{ghost})"
-    return ""
+    found = ghost_input_of(spec, node, port)
+    if found is None:
+        return ""
+    prefix, group, ghost = found
+    return f" (subgraph '{prefix}' ({group.kind}) input '{ghost}' needs a link: {prefix}.{ghost})"
 
 
 def _check_ghost_ports(spec: GraphSpec, built: dict, disabled: set) -> None:

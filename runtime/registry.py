@@ -77,6 +77,11 @@ def shipped_graphs_dir() -> Path:
     return Path(importlib.import_module("graphrun").__file__).resolve().parent / "graphs"
 
 
+def shipped_graphs() -> dict[str, Path]:
+    """The graphs that run by name (``graphrun stabilize``): name -> file, sorted by name."""
+    return {p.stem: p for p in sorted(shipped_graphs_dir().glob("*.yaml"))}
+
+
 def load_builtins() -> None:
     """Import the built-in node library, the shipped subgraphs and installed plugins (once)."""
     global _BUILTINS_LOADED, _ENTRY_POINTS_LOADED

@@ -1,6 +1,6 @@
 """Load a graph (path, shipped name, dict or spec) into a checked BuiltGraph, and run it once.
 
-``graphrun.load`` / ``Graph.run`` are the documented Python API (``runtime/api.py``); these are the
+``graphrun.load`` / ``Graph.run`` are the documented Python API (``runtime/frontends/api.py``); these are the
 engine-level steps they and the CLI share.
 """
 from __future__ import annotations
@@ -53,8 +53,7 @@ def find_graph(ref: Union[str, Path]) -> Path:
             candidate = folder / f"{path.name}.yaml"
             if candidate.is_file():
                 return candidate
-        shipped = sorted(p.stem for p in registry.shipped_graphs_dir().glob("*.yaml"))
-        raise GraphError(f"graph file not found: {ref} (shipped graphs: {', '.join(shipped)})")
+        raise GraphError(f"graph file not found: {ref} (shipped graphs: {', '.join(registry.shipped_graphs())})")
     raise GraphError(f"graph file not found: {ref}")
 
 

@@ -184,21 +184,53 @@ def _absolute(ref: str, base: Optional[Path]) -> str:
 
 
 def _ghost_output(spec: GraphSpec, ghost_out: dict, e: EdgeSpec) -> tuple:
-    ports = ghost_out[e.src]
-    if e.src_port not in ports:
-        ns = spec.nodes[e.src]
-        raise GraphError(f"{e.where}: edge {e}: subgraph '{e.src}' ({ns.kind}) has no output '{e.src_port}'"
-                         f"{registry.suggest(e.src_port, ports)}; outputs: {', '.join(ports) or 'none'}")
-    return ports[e.src_port]
+    return ghost_target(ghost_out[e.src], e.src, spec.nodes[e.src].kind, e.src_port, "output", f"{e.where}: edge {e}: ")
 
 
 def _ghost_inputs(spec: GraphSpec, ghost_in: dict, e: EdgeSpec) -> list:
-    ports = ghost_in[e.dst]
-    if e.dst_port not in ports:
-        ns = spec.nodes[e.dst]
-        raise GraphError(f"{e.where}: edge {e}: subgraph '{e.dst}' ({ns.kind}) has no input '{e.dst_port}'"
-                         f"{registry.suggest(e.dst_port, ports)}; inputs: {', '.join(ports) or 'none'}")
-    return ports[e.dst_port]
+    return ghost_target(ghost_in[e.dst], e.dst, spec.nodes[e.dst].kind, e.dst_port, "input", f"{e.where}: edge {e}: ")
+
+
+def ghost_target(ports: dict, owner: str, kind: str, port: str, side: str, where: str = ""):
+    """What the ghost port ``owner.port`` of a subgraph maps to (``side``: input or output); else a
+    GraphError naming the subgraph, a near name and the ports it has. The one lookup of a ghost port."""
+    if port not in ports:
+        raise GraphError(f"{where}subgraph '{owner}' ({kind}) has no {side} '{port}'{registry.suggest(port, ports)}; "
+                         f"{side}s: {', '.join(ports) or 'none'}")
+    return ports[port]
+
+
+def resolve_port(flat: GraphSpec, name: str, side: str, what: str):
+    """A port of an expanded graph by the name a user gives it: a declared graph input/output,
+    ``subgraph.ghost`` or ``node.port``. Inputs resolve to ``[(node, port), ...]``, outputs to
+    ``(node, port)``."""
+    declared = flat.inputs if side == "input" else flat.outputs
+    if name in declared:
+        return declared[name]
+    node, _, port = name.rpartition(".")
+    if node in flat.groups:
+        group = flat.groups[node]
+        return ghost_target(group.inputs if side == "input" else group.outputs, node, group.kind, port, side,
+                            f"{what}: ")
+    ns = flat.nodes.get(node)
+    if ns is not None:
+        ports = getattr(ns.cls or registry.get(ns.kind), f"{side}s")
+        if port in ports:
+            return [(node, port)] if side == "input" else (node, port)
+        raise GraphError(f"{what}: node '{node}' ({ns.kind}) has no {side} '{port}'{registry.suggest(port, ports)}")
+    known = list(declared) + list(flat.nodes)
+    give = "a declared input, node.port or a source node to replace" if side == "input" else \
+        "node.port or a declared output"
+    raise GraphError(f"{what}: no {side} '{name}' (give {give}){registry.suggest(name, known)}")
+
+
+def ghost_input_of(spec: GraphSpec, node: str, port: str) -> Optional[tuple]:
+    """The subgraph input that feeds the inner port ``node.port``: ``(prefix, group, ghost)`` or None."""
+    for prefix, group in spec.groups.items():
+        for ghost, targets in group.inputs.items():
+            if (node, port) in targets:
+                return prefix, group, ghost
+    return None
 
 
 def ghost_ports(flat: GraphSpec) -> tuple[dict, dict]:

@@ -11,11 +11,11 @@ import pytest
 
 import graphrun
 from graphrun.runtime import cache
-from graphrun.runtime.batch import check_uses_input
-from graphrun.runtime.batch.inputs import BatchInput, discover
-from graphrun.runtime.batch.plan import assign_folders
-from graphrun.runtime.cli import main
 from graphrun.runtime.errors import GraphError, UserInputError
+from graphrun.runtime.frontends.batch import check_uses_input
+from graphrun.runtime.frontends.batch.inputs import BatchInput, discover
+from graphrun.runtime.frontends.batch.plan import assign_folders
+from graphrun.runtime.frontends.cli import main
 from graphrun.runtime.run import prepare, read_spec
 from graphrun.runtime.spec import from_dict, to_dict
 

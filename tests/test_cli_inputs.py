@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from graphrun.runtime import GraphError
-from graphrun.runtime.cli import _one_line, main
+from graphrun.runtime.errors import without_errno
+from graphrun.runtime.frontends.cli import main
 from graphrun.runtime.run import load_graph
 
 STABILIZE = Path(__file__).resolve().parents[1] / "graphs" / "stabilize.yaml"
@@ -35,7 +36,7 @@ def test_validate_accepts_a_graph_whose_inputs_are_there(tmp_path, capsys):
 
 
 def test_errors_show_the_systems_words_not_errno_numbers():
-    assert _one_line("node 'out.report' failed at end of stream: PermissionError: [Errno 13] Permission denied: "
+    assert without_errno("node 'out.report' failed at end of stream: PermissionError: [Errno 13] Permission denied: "
                      "'/x/report.html'") == ("node 'out.report' failed at end of stream: PermissionError: "
                                              "Permission denied: '/x/report.html'")
 

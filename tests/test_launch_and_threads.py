@@ -3,8 +3,8 @@ import pytest
 
 import graphrun
 from graphrun import GraphError
-from graphrun.runtime.cli import main
-from graphrun.runtime.launch import parse
+from graphrun.runtime.frontends.cli import main
+from graphrun.runtime.frontends.launch import parse
 from graphrun.runtime.run import load_graph
 from graphrun.runtime.segments import partition
 

@@ -11,7 +11,7 @@ import media
 
 import graphrun
 from graphrun.runtime import Input, Node, Output, register
-from graphrun.runtime.cli import main
+from graphrun.runtime.frontends.cli import main
 from graphrun.runtime.types import PROB_MAP
 
 ROOT = Path(__file__).resolve().parents[1]

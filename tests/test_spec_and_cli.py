@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from graphrun.runtime import GraphError, NodeError, registry
-from graphrun.runtime.cli import main
+from graphrun.runtime.frontends.cli import main
 from graphrun.runtime.run import load_graph, run_graph
 
 import runtime_nodes  # noqa: F401
@@ -123,6 +123,52 @@ def test_cli_validate_list_inspect_and_dot(tmp_path, capsys):
     assert dot.startswith('digraph "small"') and '"src" -> "sink"' in dot and "scalar" in dot
 
 
+def test_list_shows_every_shipped_graph_with_one_line_beside_nodes_and_subgraphs(capsys):
+    from graphrun.runtime.registry import shipped_graphs_dir
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    graphs_part, _, rest = out.partition("\nnodes")
+    shipped = sorted(p.stem for p in shipped_graphs_dir().glob("*.yaml"))
+    assert len(shipped) >= 5
+    for name in shipped:
+        line = next(ln for ln in graphs_part.splitlines() if ln.split()[:1] == [name])
+        assert len(line.split(None, 1)[1]) > 10               # a real description, not a placeholder
+    assert "(no description)" not in graphs_part and "unreadable" not in graphs_part
+    assert "bg_subtract" in rest and "\nsubgraphs" in rest and "stabilizer" in rest.partition("\nsubgraphs")[2]
+
+
+def test_graph_summary_takes_the_description_else_the_comments_first_sentence(tmp_path):
+    from graphrun.runtime.frontends.cli import graph_summary
+    described = tmp_path / "a.yaml"
+    described.write_text("# comment\nname: a\ndescription: what a does\nnodes: {}\n")
+    commented = tmp_path / "b.yaml"
+    commented.write_text("# First sentence. Second one\n# goes on.\n#\n# Usage line.\nname: b\n")
+    assert graph_summary(described) == "what a does"
+    assert graph_summary(commented) == "First sentence."
+
+
+def test_help_ends_with_examples_that_work(capsys):
+    import shlex
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    examples = out.partition("examples:")[2]
+    assert examples, "graphrun --help has no examples"
+    commands = [shlex.split(ln.strip().split("  ")[0])[1:] for ln in examples.splitlines()
+                if ln.strip().startswith("graphrun ")]
+    kinds = {c[0] for c in commands}
+    assert {"launch", "batch", "list"} <= kinds and any("--set" in c for c in commands)
+    for argv in commands:                  # each checked without running: validate, --print-yaml
+        if argv[0] == "launch":
+            assert main(["launch", argv[1], "--print-yaml"]) == 0
+        elif argv[0] == "batch":
+            assert main(["validate", argv[1]]) == 0
+        elif argv[0] not in ("list", "inspect"):
+            rest = [a for a in argv if a != "--out" and not a.startswith("runs/")]
+            assert main(["validate", *rest]) == 0, argv
+        capsys.readouterr()
+
+
 def test_cli_run_prints_summary_and_writes_stats(tmp_path, capsys):
     p = write(tmp_path, GRAPH)
     code = main([str(p), "--set", "src.n=3", "--out", str(tmp_path / "out"), "--stats", str(tmp_path / "s.json"), "-q"])
@@ -165,7 +211,7 @@ def test_sigint_drains_the_graph_and_prints_the_summary(tmp_path):
     edges: [src.out -> slow.x, slow.out -> sink.x]
     """.replace("MARKER", str(tmp_path / "started")))
     env = dict(os.environ, PYTHONPATH=str(TESTS) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "graphrun.runtime.cli", str(p), "-q", "--mode", "realtime",
+    proc = subprocess.Popen([sys.executable, "-m", "graphrun.runtime.frontends.cli", str(p), "-q", "--mode", "realtime",
                              "--out", str(tmp_path / "o")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
     deadline = time.monotonic() + 120

@@ -5,7 +5,7 @@ import pytest
 
 import graphrun
 from graphrun import GraphError
-from graphrun.runtime.cli import main
+from graphrun.runtime.frontends.cli import main
 from graphrun.runtime.run import load_graph, run_graph
 
 import runtime_nodes  # noqa: F401 - registers the test_* nodes

@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from graphrun.runtime import GraphError
-from graphrun.runtime.cli import main
-from graphrun.runtime.tune import format_loo, parse_loo, tune, tune_loo
+from graphrun.runtime.frontends.cli import main
+from graphrun.runtime.frontends.tune import format_loo, parse_loo, tune, tune_loo
 
 import runtime_nodes  # noqa: F401 - registers the test_* nodes
 

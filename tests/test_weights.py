@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from graphrun.nodes.models.weights import OFFLINE_ENV, checkpoints_dir
-from graphrun.runtime.cli import main
 from graphrun.runtime.errors import UserInputError
+from graphrun.runtime.frontends.cli import main
 from graphrun.runtime.testing import Harness
 
 CHECKPOINT = "tiny_mobilenet_v3_small_3cls.pth"

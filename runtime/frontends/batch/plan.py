@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from ..errors import UserInputError
+from ...errors import UserInputError
 from .inputs import BatchInput
 
 MANIFEST = "batch.json"

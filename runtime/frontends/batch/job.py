@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import GraphError, Interrupted, NodeError, UserInputError
+from ...errors import GraphError, Interrupted, NodeError, UserInputError
 from .inputs import BatchInput
 from .plan import DONE, FAILED, write_atomic
 

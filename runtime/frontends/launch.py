@@ -19,9 +19,9 @@ from typing import Optional
 
 import yaml
 
-from . import registry
+from .. import registry
+from ..errors import GraphError
 from .api import Graph, PortRef
-from .errors import GraphError
 
 
 @dataclass

@@ -24,17 +24,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Union
 
-from . import registry
-from . import spec as spec_mod
-from .errors import GraphError
-from .graph import BuiltGraph
-from .node import Emit, Input, Node, Output, Source
-from .outdir import OutputFolder
-from .run import RunResult, build_spec, prepare, read_spec, run_built
-from .session import RunSession
-from .spec import EdgeSpec, GraphSpec, NodeSpec
-from .subgraph import describe as describe_subgraph
-from .types import ANY
+from .. import registry
+from .. import spec as spec_mod
+from ..errors import GraphError
+from ..graph import BuiltGraph
+from ..node import Emit, Input, Node, Output, Source
+from ..outdir import OutputFolder
+from ..run import RunResult, build_spec, prepare, read_spec, run_built
+from ..session import RunSession
+from ..spec import EdgeSpec, GraphSpec, NodeSpec
+from ..subgraph import describe as describe_subgraph
+from ..subgraph import resolve_port
+from ..types import ANY
 
 
 @dataclass(frozen=True)
@@ -387,35 +388,11 @@ def _port_ref(p: Port) -> PortRef:
 
 
 def _resolve_output(flat: GraphSpec, name: str) -> tuple:
-    if name in flat.outputs:
-        return flat.outputs[name]
-    node, _, port = name.rpartition(".")
-    if node in flat.groups and port in flat.groups[node].outputs:
-        return flat.groups[node].outputs[port]
-    ns = flat.nodes.get(node)
-    if ns is not None:
-        cls = ns.cls or registry.get(ns.kind)
-        if port in cls.outputs:
-            return node, port
-        raise GraphError(f"iterate: node '{node}' ({ns.kind}) has no output '{port}'"
-                         f"{registry.suggest(port, cls.outputs)}")
-    known = list(flat.outputs) + list(flat.nodes)
-    raise GraphError(f"iterate: no output '{name}' (give node.port or a declared output)"
-                     f"{registry.suggest(name, known)}")
+    return resolve_port(flat, name, "output", "iterate")
 
 
 def _resolve_input(flat: GraphSpec, name: str) -> list:
-    if name in flat.inputs:
-        return flat.inputs[name]
-    node, _, port = name.rpartition(".")
-    if node in flat.groups and port in flat.groups[node].inputs:
-        return flat.groups[node].inputs[port]
-    ns = flat.nodes.get(node)
-    if ns is not None and port in (ns.cls or registry.get(ns.kind)).inputs:
-        return [(node, port)]
-    known = list(flat.inputs) + [n for n, s in flat.nodes.items()]
-    raise GraphError(f"iterate: no input '{name}' (give a declared input, node.port or a source node to replace)"
-                     f"{registry.suggest(name, known)}")
+    return resolve_port(flat, name, "input", "iterate")
 
 
 def _add_feeds(flat: GraphSpec, inputs: dict, fps: float) -> None:
@@ -467,7 +444,7 @@ def _input_port(flat: GraphSpec, node: str, port: str) -> Input:
 
 def _feed_class(name: str, values: Iterable, ports: dict, single: bool, fps: float) -> type[Source]:
     """A Source yielding ``values`` on ``ports`` (port -> type), converted to what the ports carry."""
-    from .convert import as_port_value
+    from ..convert import as_port_value
 
     def generate(self, ctx):
         for index, item in enumerate(values):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import GraphError, UserInputError
+from ...errors import GraphError, UserInputError
 from .inputs import BatchInput, discover
 from .job import Job, base_row, row_of_resumed
 from .plan import assign_folders, known_folders, read_done, read_manifest, write_manifest
@@ -103,7 +103,7 @@ def batch(graph: Any, inputs: str | Path | Iterable, out: str | Path, *, executo
         graph: a graph file, a shipped graph's name, or a ``graphrun.Graph`` (its nodes must be
             registered kinds, importable by the workers: a Node class defined in ``__main__`` is not).
         inputs: files, folders of videos, globs, list files (.txt, .csv with per-input ``--set``
-            columns) or values, or ``BatchInput`` objects (see ``graphrun.runtime.batch.inputs``).
+            columns) or values, or ``BatchInput`` objects (see ``graphrun.runtime.frontends.batch.inputs``).
         out: the batch folder; on Ray it must be visible to every worker (shared filesystem, bucket).
         executor: ``local`` (a pool of warm worker processes) or ``ray`` (Ray tasks).
         jobs: runs at once (local default: the cores divided by the graph's ``resources.cpus``;
@@ -119,9 +119,9 @@ def batch(graph: Any, inputs: str | Path | Iterable, out: str | Path, *, executo
     Raises GraphError or UserInputError (bad graph, no inputs, graph not reading ``${input_var}``)
     before anything runs; a failing input is a row with ``status: failed``, never an exception.
     """
+    from ...run import find_graph, prepare, read_spec
+    from ...spec import check_choice
     from ..api import Graph
-    from ..run import find_graph, prepare, read_spec
-    from ..spec import check_choice
     from . import index
 
     t0 = time.perf_counter()
@@ -261,7 +261,7 @@ def _inside(value: str, folder: Path) -> bool:
 def check_uses_input(spec, input_var: str) -> None:
     """Build the graph with a probe value for ``${input_var}`` (every link and parameter is checked)
     and raise GraphError unless some node's parameter received it."""
-    from ..run import build_spec
+    from ...run import build_spec
 
     probe = spec.copy()
     probe.vars[input_var] = PROBE

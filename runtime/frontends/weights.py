@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from .errors import UserInputError
+from ..errors import UserInputError
 
 
 def add_parser(sub) -> None:
@@ -44,7 +44,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
         for path, size in files:
             print(f"  {path.name}  {size / 2**20:.1f} MiB")
         return 0
-    from .registry import get
+    from ..registry import get
     cls = get(args.kind)
     hook = getattr(cls, "fetch_weights", None)
     if hook is None:

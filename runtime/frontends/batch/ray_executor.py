@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 
-from ..errors import UserInputError
+from ...errors import UserInputError
 from .job import Job, failed_row, one_line, run_job
 
 MAX_RETRIES = 2     # Ray retries of a task whose worker process or node died

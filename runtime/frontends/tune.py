@@ -20,8 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+from ..errors import GraphError
 from .api import load
-from .errors import GraphError
 
 
 def parse_range(text: str):

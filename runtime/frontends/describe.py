@@ -7,8 +7,8 @@ from typing import Optional
 
 from pydantic_core import PydanticUndefined
 
-from .graph import BuiltGraph
-from .node import Node, Source
+from ..graph import BuiltGraph
+from ..node import Node, Source
 
 
 def _range(field) -> str:
@@ -67,8 +67,8 @@ def _ports(inputs: dict, outputs: dict) -> list[str]:
 def describe_subgraph(kind: str, base_dir: Optional[Path] = None) -> str:
     """A subgraph: where it comes from, its ports (typed from the inner ports they map to), its
     nodes and every parameter reachable as ``NODE.INNER.PARAM``."""
-    from . import registry
-    from .subgraph import describe
+    from .. import registry
+    from ..subgraph import describe
 
     flat, ins, outs = describe(kind, base_dir)
     source = registry.find_subgraph(kind, base_dir)

@@ -13,17 +13,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import sys
 import traceback
 from pathlib import Path
 
-from .errors import GraphError, Interrupted, NodeError, UserInputError
-from .weights_cli import add_parser as add_weights_parser
-from .weights_cli import cmd_weights
+from ..errors import GraphError, Interrupted, NodeError, UserInputError, without_errno
+from .weights import add_parser as add_weights_parser
+from .weights import cmd_weights
 
 COMMANDS = ("run", "launch", "batch", "list", "inspect", "validate", "dot", "tune", "weights")
+EXAMPLES = """examples:
+  graphrun list                                           what runs by name, every node kind and subgraph
+  graphrun stabilize --out runs/demo                      a shipped graph, by name
+  graphrun stabilize --set stab.fuse.beta_fill=0.7 source.frames=60
+                                                          parameters from the command line (into a subgraph too)
+  graphrun graphs/pipeline.yaml --mode realtime           a graph file, paced, late frames dropped
+  graphrun launch "synthetic_scene frames=30 ! bg_subtract ! null_sink"
+                                                          a gst-launch-style pipeline
+  graphrun batch stabilize_maskrcnn videos/ --out runs/videos
+                                                          one run per video, ranked in runs/videos/index.html
+  graphrun inspect stabilizer                             ports and parameters of a node kind or subgraph"""
 STOPPED_AT_ONCE = -130      # main()'s code for a run stopped by a second signal (the process exits 130)
 
 
@@ -53,7 +63,8 @@ def _output_args(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     from graphrun import __version__
-    ap = argparse.ArgumentParser(prog="graphrun", description="Run and inspect graphrun video graphs.")
+    ap = argparse.ArgumentParser(prog="graphrun", description="Run and inspect graphrun video graphs.",
+                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--version", action="version", version=f"graphrun {__version__}")
     ap.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
     sub = ap.add_subparsers(dest="command")
@@ -66,7 +77,7 @@ def parser() -> argparse.ArgumentParser:
     _settings_args(launch)
     _output_args(launch)
     _batch_parser(sub)
-    sub.add_parser("list", help="list every registered node kind and subgraph")
+    sub.add_parser("list", help="list the shipped graphs, every registered node kind and subgraph")
     ins = sub.add_parser("inspect", help="document a node kind or a subgraph: ports and parameters")
     ins.add_argument("kind")
     ins.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
@@ -136,13 +147,13 @@ def main(argv=None) -> int:
     except (GraphError, UserInputError) as exc:
         if debug:
             traceback.print_exc()
-        print(f"graphrun: error: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"graphrun: error: {without_errno(str(exc))}", file=sys.stderr)
         return 2
     except NodeError as exc:
         if debug:
             traceback.print_exception(exc.cause)
         hint = "" if exc.is_user_error or debug else " (--debug for the traceback)"
-        print(f"graphrun: error: {_one_line(str(exc))}{hint}", file=sys.stderr)
+        print(f"graphrun: error: {without_errno(str(exc))}{hint}", file=sys.stderr)
         return 2 if exc.is_user_error else 1
     except Interrupted as exc:
         print(f"graphrun: {exc}", file=sys.stderr)
@@ -156,8 +167,8 @@ def main(argv=None) -> int:
 
 
 def _run(graph, args, name: str) -> int:
-    from .run import run_built
-    from .stats import format_summary
+    from ..run import run_built
+    from ..stats import format_summary
     out = args.out or str(Path("runs") / name)
     result = run_built(graph, out_dir=out, trace=args.trace, stats=args.stats, profile=args.profile,
                        progress=not args.quiet)
@@ -168,7 +179,7 @@ def _run(graph, args, name: str) -> int:
 
 
 def cmd_run(args) -> int:
-    from .run import load_graph
+    from ..run import load_graph
     graph = load_graph(args.graph, args.overrides, args.mode, args.device, args.executor)
     return _run(graph, args, graph.spec.name)
 
@@ -197,10 +208,15 @@ def cmd_batch(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from .registry import all_nodes, all_subgraphs
-    from .subgraph import load_subgraph
-    nodes, subgraphs = all_nodes(), all_subgraphs()
-    width = max(len(k) for k in list(nodes) + list(subgraphs))
+    from ..registry import all_nodes, all_subgraphs, shipped_graphs
+    from ..subgraph import load_subgraph
+    graphs, nodes, subgraphs = shipped_graphs(), all_nodes(), all_subgraphs()
+    width = max(len(k) for k in list(graphs) + list(nodes) + list(subgraphs))
+    if graphs:
+        print("graphs (run by name: graphrun NAME; graphrun validate NAME shows its threads):")
+        for name, path in graphs.items():
+            print(f"{name.ljust(width)}  {graph_summary(path)}")
+        print("\nnodes (graphrun inspect KIND):")
     for kind, cls in nodes.items():
         print(f"{kind.ljust(width)}  {cls.describe()}")
     if subgraphs:
@@ -214,9 +230,31 @@ def cmd_list(args) -> int:
     return 0
 
 
+def graph_summary(path: Path) -> str:
+    """One line about a graph file: its ``description:``, else the first line of its opening comment."""
+    import yaml
+    try:
+        text = path.read_text()
+        data = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as exc:
+        return f"(unreadable: {without_errno(str(exc)).splitlines()[0]})"
+    if isinstance(data, dict) and data.get("description"):
+        return " ".join(str(data["description"]).split())
+    opening = []                  # the comment's first paragraph, then its first sentence
+    for line in text.splitlines():
+        words = line.lstrip("#").strip() if line.startswith("#") else None
+        if not words:
+            if opening or words is None:
+                break
+            continue
+        opening.append(words)
+    first = " ".join(opening).split(". ")[0].rstrip(".")
+    return first + "." if first else "(no description)"
+
+
 def cmd_inspect(args) -> int:
+    from ..registry import find_subgraph, get, load_plugin
     from .describe import describe_node, describe_subgraph
-    from .registry import find_subgraph, get, load_plugin
     for ref in args.plugin:
         load_plugin(ref, Path.cwd())
     if find_subgraph(args.kind, Path.cwd()) is not None:
@@ -227,8 +265,8 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from .run import load_graph
-    from .segments import partition
+    from ..run import load_graph
+    from ..segments import partition
     g = load_graph(args.graph, args.overrides, args.mode, args.device, args.executor)
     missing = missing_inputs(g)
     if missing:
@@ -267,14 +305,9 @@ def missing_inputs(graph) -> list[str]:
     return out
 
 
-def _one_line(msg: str) -> str:
-    """A message without Python's errno numbers: ``[Errno 13] Permission denied`` -> ``Permission denied``."""
-    return re.sub(r"\[Errno -?\d+\] ", "", msg)
-
-
 def cmd_dot(args) -> int:
+    from ..run import load_graph
     from .describe import to_dot
-    from .run import load_graph
     print(to_dot(load_graph(args.graph, args.overrides, args.mode, args.device, args.executor)))
     return 0
 
