@@ -1,7 +1,8 @@
 """Load a graph (path, shipped name, dict or spec) into a checked BuiltGraph, and run it once.
 
-``graphrun.load`` / ``Graph.run`` are the documented Python API (``runtime/frontends/api.py``); these are the
-engine-level steps they and the CLI share.
+:class:`Run` is the one lifecycle of a run (output folder, session, failure record, trace and
+stats files); the CLI, ``Graph.run``/``Graph.iterate`` (``runtime/frontends/api.py``), batch
+workers and tune all go through it, with a :class:`~graphrun.runtime.options.RunOptions`.
 """
 from __future__ import annotations
 
