@@ -30,7 +30,7 @@ class Packet:
         self.index, self.pts, self.value, self.event, self.t0, self.size = index, pts, value, event, t0, size
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Aligned:
     """One aligned set of inputs taken from an Inbox: ``seq`` counts the sets taken, ``index`` is
     their frame index, ``packets`` maps each forward key to its packet, ``back`` each back-edge key
