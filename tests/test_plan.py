@@ -99,3 +99,9 @@ def test_the_engine_imports_no_front_end_and_only_the_executor_module_knows_the_
                     if isinstance(c, ast.Constant) and c.value in EXECUTORS:
                         compared.append(f"{p.name}:{node.lineno}")
     assert compared == [], f"an executor kind's name compared outside executor_class: {compared}"
+
+
+def test_no_part_of_the_runtime_reaches_into_a_node_family():
+    for p in RUNTIME.rglob("*.py"):
+        families = [n for n in _imports(p) if n.startswith("graphrun.nodes.")]
+        assert families == [], f"{p.relative_to(RUNTIME)} imports {families}"
