@@ -319,7 +319,8 @@ class Graph:
 
     def iterate_with(self, outputs: Union[str, list], inputs: Optional[dict], options: RunOptions, *,
                      fps: float = 30.0, buffer: int = 8) -> Iterator[dict]:
-        """:meth:`iterate` with the run's options as one value."""
+        """:meth:`iterate` with the run's options as one value (its ``log`` defaults to warnings and errors only)."""
+        options = options if options.log is not None else options.but(log=_quiet)
         names = [outputs] if isinstance(outputs, str) else list(outputs)
         items: queue.Queue = queue.Queue(maxsize=max(1, buffer))
         closed = threading.Event()
