@@ -1,4 +1,7 @@
-"""The graphrun engine: ports and types, node API, registry, YAML spec, subgraphs, executors, CLI.
+"""The graphrun engine: ports and types, node API, registry, YAML spec, subgraphs, plan, executors, the run.
+
+Its front-ends (Python builder, command line, launch, inspect, tune, weights, batch) are in
+``graphrun.runtime.frontends``; they import the engine, never the other way round.
 
 The names below are imported on first use (PEP 562), so that ``graphrun --version``, ``--help``
 and a Ctrl-C while the command starts do not wait for torch.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Callable, Hashable, Optional
 
 END = object()        # end of stream, travels as a packet
@@ -27,6 +28,18 @@ class Packet:
 
     def __init__(self, index, pts, value, event, t0, size=0):
         self.index, self.pts, self.value, self.event, self.t0, self.size = index, pts, value, event, t0, size
+
+
+@dataclass(slots=True)
+class Aligned:
+    """One aligned set of inputs taken from an Inbox: ``seq`` counts the sets taken, ``index`` is
+    their frame index, ``packets`` maps each forward key to its packet, ``back`` each back-edge key
+    to the producer's packet of the previous set (None at the first)."""
+
+    seq: int
+    index: int
+    packets: dict
+    back: dict
 
 
 _NO_BYTES = (int, float, bool, str, type(None))
@@ -143,9 +156,7 @@ class Inbox:
         """Block until one aligned set of inputs is ready (``block=False``: return WOULD_BLOCK
         instead of waiting; a ``poke`` makes a waiting call return WOULD_BLOCK too).
 
-        Returns ``(seq, packets, back)`` — ``seq`` counts the sets taken, ``packets`` maps each
-        forward key to its packet, ``back`` each back key to the producer's packet of the previous
-        set (None at the first) — or None at the end of every stream or when stopped.
+        Returns an :class:`Aligned` set, or None at the end of every stream or when stopped.
         """
         qs = self.queues
         with self.lock:
@@ -184,7 +195,7 @@ class Inbox:
                     self.last_index = top
                     seq = self.seq
                     self.seq += 1
-                    return seq, pkts, back
+                    return Aligned(seq, top, pkts, back)
                 if not block or self.poked:
                     self.poked = False
                     return WOULD_BLOCK

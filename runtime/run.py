@@ -1,7 +1,8 @@
 """Load a graph (path, shipped name, dict or spec) into a checked BuiltGraph, and run it once.
 
-``graphrun.load`` / ``Graph.run`` are the documented Python API (``runtime/frontends/api.py``); these are the
-engine-level steps they and the CLI share.
+:class:`Run` is the one lifecycle of a run (output folder, session, failure record, trace and
+stats files); the CLI, ``Graph.run``/``Graph.iterate`` (``runtime/frontends/api.py``), batch
+workers and tune all go through it, with a :class:`~graphrun.runtime.options.RunOptions`.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from . import registry
 from . import spec as spec_mod
 from .errors import GraphError, Interrupted
 from .graph import BuiltGraph, build
+from .options import DEFAULTS, RunOptions
 from .outdir import OutputFolder
 from .session import RunSession
 from .stats import format_summary
@@ -32,6 +34,11 @@ class RunResult:
     @property
     def results(self) -> dict:
         return self.stats.get("results", {})
+
+    @property
+    def headline(self) -> dict:
+        """The figures the graph declares its runs are compared by (``headline:``, see the README)."""
+        return self.stats.get("headline", {})
 
     @property
     def summary(self) -> str:
@@ -98,55 +105,83 @@ def load_graph(source, overrides: Optional[list] = None, mode: Optional[str] = N
     return build_spec(prepare(read_spec(source), overrides), mode, device, executor)
 
 
-def run_built(graph: BuiltGraph, out_dir=None, mode: Optional[str] = None, executor: Optional[str] = None,
-              trace: Optional[str] = None, stats: Optional[str] = None, profile: Optional[str] = None,
-              progress: bool = False, log=None) -> RunResult:
-    """Run a built graph once. Raises NodeError (a node failed) or Interrupted (stopped twice).
+class Run:
+    """One run of a built graph, from opening its output folder to closing it: the lifecycle behind
+    the CLI, ``Graph.run``, ``Graph.iterate``, batch workers and tune.
 
-    Args:
-        out_dir: the run's output directory (nodes write there); ``FAILED.txt`` marks a failed run.
-        trace: path of a Chrome/Perfetto trace (one track per node).
-        stats: path of a JSON file with the run's figures.
-        profile: path of a torch.profiler Chrome trace, one ``record_function`` range per node call.
+        with Run(graph, options) as run:
+            run.execute()                 # on any thread; Graph.iterate consumes meanwhile
+        result = run.result()             # raises the run's first error
+
+    Leaving the ``with`` records a failure in the folder (``FAILED.txt``), closes it (the staging
+    copy becomes the output folder), and writes the trace and stats files the options ask for.
     """
-    folder = OutputFolder(out_dir) if out_dir is not None else None
-    session = RunSession(graph, mode=mode, out_dir=str(folder.staging) if folder else None, executor=executor,
-                         trace=trace is not None, profile=bool(profile), progress=progress, log=log,
-                         out_display=str(out_dir) if out_dir is not None else None)
-    if folder is not None:
-        folder.open()
-    try:
-        prof = _start_profiler() if profile else None
+
+    def __init__(self, graph: BuiltGraph, options: RunOptions = DEFAULTS):
+        self.graph, self.options = graph, options
+        self.folder = OutputFolder(options.out) if options.out is not None else None
+        self.session = RunSession(graph, options, staging=str(self.folder.staging) if self.folder else None)
+        self.stats: Optional[dict] = None
+
+    def __enter__(self) -> "Run":
+        if self.folder is not None:
+            self.folder.open()
+        return self
+
+    def execute(self) -> dict:
+        """Run the graph to its end (or until stopped); returns the run's figures."""
+        prof = _start_profiler() if self.options.profile else None
         try:
-            result = session.run()
+            self.stats = self.session.run()
         finally:
             if prof is not None:
                 prof.__exit__(None, None, None)
-                prof.export_chrome_trace(profile)
-        if session.errors and folder is not None:
-            folder.note_failure(f"{session.errors[0]}\nframes completed: {session.tracker.completed}")
-    finally:
+                prof.export_chrome_trace(self.options.profile)
+        return self.stats
+
+    def __exit__(self, *exc) -> None:
+        session, folder = self.session, self.folder
         if folder is not None:
-            folder.close()
-    if trace:
-        session.env.trace.write(trace)
-    if stats:
-        Path(stats).write_text(json.dumps(result, indent=2, default=str))
-    if session.errors:
-        err = session.errors[0]
-        if isinstance(err, Interrupted):
-            err.stats, err.stuck = result, session.executor.stuck
-        raise err
-    return RunResult(result, graph, str(out_dir) if out_dir is not None else None)
+            try:
+                if session.errors:
+                    folder.note_failure(f"{session.errors[0]}\nframes completed: {session.tracker.completed}")
+            finally:
+                folder.close()
+        if self.options.trace:
+            session.env.trace.write(self.options.trace)
+        if self.options.stats and self.stats is not None:
+            Path(self.options.stats).write_text(json.dumps(self.stats, indent=2, default=str))
+
+    def result(self) -> RunResult:
+        """What the run gave back; raises its first error (NodeError, or Interrupted with the stats)."""
+        session = self.session
+        stats = self.stats if self.stats is not None else session.summary()
+        if session.errors:
+            err = session.errors[0]
+            if isinstance(err, Interrupted):
+                err.stats, err.stuck = stats, session.executor.stuck
+            raise err
+        return RunResult(stats, self.graph, self.options.out)
 
 
-def run_graph(source, overrides: Optional[list] = None, mode: Optional[str] = None, out_dir=None,
-              device: Optional[str] = None, trace: Optional[str] = None, stats: Optional[str] = None,
-              profile: Optional[str] = None, progress: bool = False, log=None, quiet: bool = False,
-              executor: Optional[str] = None) -> RunResult:
-    """Build and run a graph once (see :func:`load_graph` and :func:`run_built`)."""
-    graph = load_graph(source, overrides, mode, device, executor)
-    return run_built(graph, out_dir=out_dir, trace=trace, stats=stats, profile=profile, progress=progress, log=log)
+def run_built(graph: BuiltGraph, options: RunOptions = DEFAULTS) -> RunResult:
+    """Run a built graph once (see :class:`Run`). Raises NodeError (a node failed) or Interrupted
+    (stopped twice)."""
+    with Run(graph, options) as run:
+        run.execute()
+    return run.result()
+
+
+def load_built(source, options: RunOptions = DEFAULTS) -> BuiltGraph:
+    """The graph ``source`` with the options' ``set``, ``mode``, ``device`` and ``executor`` applied, built."""
+    return load_graph(source, list(options.set), options.mode, options.device, options.executor)
+
+
+def run_graph(source, overrides: Optional[list] = None, out_dir=None, **options) -> RunResult:
+    """Build and run a graph once: ``run_graph("stabilize", ["stab.lookahead=1"], "runs/x", mode="realtime")``;
+    ``options`` are the fields of :class:`RunOptions` (``mode``, ``executor``, ``trace``, ...)."""
+    opts = RunOptions(set=tuple(overrides or ()), out=out_dir, **options)
+    return run_built(load_built(source, opts), opts)
 
 
 def _start_profiler():

@@ -59,11 +59,10 @@ class NodeRunner:
         self._types = {p: (o.type.python or None) for p, o in self.outputs.items()}
         self.skip_errors = built.spec.on_error == "skip"
         self.plain = not env.uses_cuda and not env.profile    # nothing to hand over between devices
-        self.shared_stats = built.spec.workers > 1
         self.last_index: Optional[int] = None
         self._gen = None
-        if self.plain and not self.shared_stats:
-            self.step = self._plain_step()          # the hot path: the same steps with fewer lookups
+        self._process = self.node.process
+        self.step = self._bind_step()
 
     # -- lifecycle -----------------------------------------------------------------------------
     def setup(self) -> None:
@@ -83,86 +82,68 @@ class NodeRunner:
         self.last_index = index
         self.stats.empty += 1
 
-    def step(self, index: int, pts: float, args: dict, events: Optional[dict] = None):
-        """Call ``process`` for one frame. Returns ``(outputs or None, CUDA event or None)``."""
-        ctx = self.ctx
-        last = self.last_index
-        ctx.skipped = 0 if last is None or index <= last else index - last - 1
-        ctx.index, ctx.pts, self.last_index = index, pts, index
-        t = _now()
-        event = None
-        try:
-            if self.plain:
-                out = self.node.process(ctx, **args)
-            else:
-                with self.placement.scope(), self.env.profile_range(self.name):
-                    for port, value in args.items():
-                        if value is not None:
-                            args[port] = self.placement.receive(value, events.get(port) if events else None)
-                    out = self.node.process(ctx, **args)
-                    event = self.placement.mark()
-            if out is not None:
-                if out.__class__ is not dict:
-                    self.check(out)
-                types = self._types
-                for port, value in out.items():
-                    tp = types.get(port, _UNKNOWN)
-                    if tp is not None and (tp is _UNKNOWN or (value is not None and not isinstance(value, tp))):
-                        self.check(out)             # raises, naming the port and the types
-        except Exception as exc:
-            if not self.skip_errors or isinstance(exc, UserInputError):
-                raise
-            self.stats.errors += 1
-            self.env.log(f"graphrun: warning: node '{self.name}' skipped frame {index}: {type(exc).__name__}: {exc}")
-            out, event = None, None
-        end = _now()
-        stats = self.stats
-        if self.shared_stats:
-            with stats.lock:
-                stats.durations.append(end - t)
-                stats.packets += 1
-        else:
-            stats.durations.append(end - t)
-            stats.packets += 1
-        if self.env.trace is not None:
-            self.env.trace.add(self.track, self.name, t, end, index)
-        return out, event
-
-    def _plain_step(self):
-        """``step`` for a CPU run without profiling, with what it touches bound once (a fused hop
-        costs one function call and little more)."""
-        process, ctx, stats, types, check = self.node.process, self.ctx, self.stats, self._types, self.check
+    def _bind_step(self):
+        """The runner's ``step(index, pts, args, events=None)``: call ``process`` for one frame and
+        return ``(outputs or None, CUDA event or None)``. Built once per runner with what it touches
+        bound as locals, so that a fused hop costs one call and little more; the one step path of
+        every run (plain CPU, or on a device: ``_process_placed``)."""
+        ctx, stats, types, check = self.ctx, self.stats, self._types, self.check
+        process, placed, plain = self._process, self._process_placed, self.plain
         durations, trace, track, name = stats.durations, self.env.trace, self.track, self.name
-        skip_errors, log = self.skip_errors, self.env.log
+        lock = stats.lock if self.built.spec.workers > 1 else None     # runners of one node share its stats
+        skip_error = self._skip_error
 
         def step(index: int, pts: float, args: dict, events: Optional[dict] = None):
             last = self.last_index
             ctx.skipped = 0 if last is None or index <= last else index - last - 1
             ctx.index, ctx.pts, self.last_index = index, pts, index
             t = _now()
+            event = None
             try:
-                out = process(ctx, **args)
+                if plain:
+                    out = process(ctx, **args)
+                else:
+                    out, event = placed(args, events)
                 if out is not None:
                     if out.__class__ is not dict:
                         check(out)
                     for port, value in out.items():
                         tp = types.get(port, _UNKNOWN)
                         if tp is not None and (tp is _UNKNOWN or (value is not None and not isinstance(value, tp))):
-                            check(out)
+                            check(out)             # raises, naming the port and the types
             except Exception as exc:
-                if not skip_errors or isinstance(exc, UserInputError):
-                    raise
-                stats.errors += 1
-                log(f"graphrun: warning: node '{name}' skipped frame {index}: {type(exc).__name__}: {exc}")
-                out = None
+                skip_error(index, exc)
+                out, event = None, None
             end = _now()
-            durations.append(end - t)
-            stats.packets += 1
+            if lock is None:
+                durations.append(end - t)
+                stats.packets += 1
+            else:
+                with lock:
+                    durations.append(end - t)
+                    stats.packets += 1
             if trace is not None:
                 trace.add(track, name, t, end, index)
-            return out, None
+            return out, event
 
         return step
+
+    def _process_placed(self, args: dict, events: Optional[dict]):
+        """``process`` on the node's device: inputs handed over (waiting on their producers' CUDA
+        events), its stream current, a profiler range; returns (outputs, the event after them)."""
+        with self.placement.scope(), self.env.profile_range(self.name):
+            for port, value in args.items():
+                if value is not None:
+                    args[port] = self.placement.receive(value, events.get(port) if events else None)
+            out = self._process(self.ctx, **args)
+            return out, self.placement.mark()
+
+    def _skip_error(self, index: int, exc: Exception) -> None:
+        """``on_error: skip``: the frame counts as an error and the node produced nothing; else re-raise."""
+        if not self.skip_errors or isinstance(exc, UserInputError):
+            raise exc
+        self.stats.errors += 1
+        self.env.log(f"graphrun: warning: node '{self.name}' skipped frame {index}: {type(exc).__name__}: {exc}")
 
     def flush(self):
         """End of stream: what the node still holds, as ``(outputs or None, event, index)``."""

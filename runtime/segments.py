@@ -15,8 +15,8 @@ the thread of the latest of them, which aligns the other inputs by frame index; 
 thread is a source's (or a ``workers`` node's) does the join get a thread of its own. A recurrent
 loop (the nodes between a back edge's consumer and its producer) is serial across frames anyway,
 so it stays on one thread unless the user put a queue inside it.
-``per_node`` gives every node its own thread. ``inline`` runs everything on the caller's thread:
-one segment, plus one per look-ahead node and what must wait for it.
+:func:`per_node` gives every node its own thread. ``partition(graph, one_thread=True)`` is the
+layout for the caller's thread: one segment, plus one per look-ahead node and what must wait for it.
 """
 from __future__ import annotations
 
@@ -26,16 +26,20 @@ from .errors import GraphError
 from .graph import BuiltGraph
 
 
-def partition(graph: BuiltGraph, executor: str) -> list[list[str]]:
-    """Segments of the graph, each a list of node names in topological order."""
+def per_node(graph: BuiltGraph) -> list[list[str]]:
+    """Every node a segment of its own (a thread per node)."""
+    segments = [[n] for n in graph.nodes]
+    _check_back_edges_and_lookahead(graph, segments)
+    return segments
+
+
+def partition(graph: BuiltGraph, one_thread: bool = False) -> list[list[str]]:
+    """Segments of the graph, each a list of node names in topological order (``one_thread``:
+    all of them run on one thread, so segments start only where look-ahead holds frames)."""
     order = list(graph.nodes)
     lookahead = any(b.window for b in graph.nodes.values())
-    if executor == "inline" and not lookahead:
+    if one_thread and not lookahead:
         return [order]
-    if executor == "per_node":
-        _check_back_edges_and_lookahead(graph, [[n] for n in order])
-        return [[n] for n in order]
-    inline = executor == "inline"
     units = _units(graph)
     unit_of = {n: u for u, members in enumerate(units) for n in members}
     seg_of: dict[str, int] = {}
@@ -52,7 +56,7 @@ def partition(graph: BuiltGraph, executor: str) -> list[list[str]]:
                 boundary = boundary or _is_boundary(graph, e)
         has_source = any(b.is_source for b in nodes)
         window = any(b.window for b in nodes)
-        if inline:                    # one thread: new segments only where look-ahead holds frames
+        if one_thread:                # new segments only where look-ahead holds frames
             boundary = False
             nodes = [b if b.spec.thread is None else _without_thread(b) for b in nodes]
             if has_source and segments and graph.nodes[segments[0][0]].is_source:
@@ -63,7 +67,7 @@ def partition(graph: BuiltGraph, executor: str) -> list[list[str]]:
         if has_source and len(members) > 1 and producers:
             raise GraphError(f"thread '{nodes[0].spec.thread}': a source's thread cannot also run nodes fed by "
                              f"other threads ({', '.join(b.name for b in nodes if not b.is_source)})")
-        workers = not inline and any(b.spec.workers > 1 for b in nodes)
+        workers = not one_thread and any(b.spec.workers > 1 for b in nodes)
         own = has_source or workers or boundary or window or nodes[0].spec.thread is not None or not producers
         target = max(producers) if producers else None
         if not own and len(producers) > 1 and (target in fixed or segments[target] and
@@ -84,7 +88,7 @@ def partition(graph: BuiltGraph, executor: str) -> list[list[str]]:
 
 
 def _without_thread(b):
-    """The node as the inline executor sees it: named threads mean nothing on one thread."""
+    """The node as one thread sees it: named threads mean nothing there."""
     from dataclasses import replace
     return replace(b, spec=replace(b.spec, thread=None))
 

@@ -15,10 +15,12 @@ import time
 from typing import Optional
 
 from .errors import GraphError, Interrupted, NodeError
-from .executor import Executor
+from .executor import executor_class
 from .graph import BuiltGraph
 from .inbox import WAIT
+from .options import DEFAULTS, RunOptions
 from .runner import RunEnv
+from .runstate import RunState
 from .spec import variable_values
 from .stats import FrameTracker, NodeStats, Trace
 
@@ -38,42 +40,43 @@ def graph_info(graph: BuiltGraph, mode: str, executor: str) -> dict:
 
 
 class RunSession:
-    """Runs a built graph once with one executor (``fused``, ``per_node`` or ``inline``)."""
+    """Runs a built graph once with the executor its spec (or ``options.executor``) names.
 
-    def __init__(self, graph: BuiltGraph, mode: Optional[str] = None, out_dir: Optional[str] = None,
-                 executor: Optional[str] = None, trace: bool = False, profile: bool = False,
-                 progress: bool = False, log=None, out_display: Optional[str] = None):
+    Args:
+        options: ``mode``, ``executor``, ``trace`` (on if a path is given), ``profile``, ``progress``,
+            ``log`` and ``out`` (the folder named in what nodes log) are read here.
+        staging: the folder nodes write into (the output folder's staging copy), if any.
+    """
+
+    def __init__(self, graph: BuiltGraph, options: RunOptions = DEFAULTS, staging: Optional[str] = None):
         self.graph = graph
-        self.mode = mode or graph.spec.mode
-        self.executor_kind = executor or graph.spec.executor
-        self.realtime = dict(graph.spec.realtime)
+        self.mode = options.mode or graph.spec.mode
+        executor = executor_class(options.executor or graph.spec.executor)     # the kind, chosen once
         self.stop = threading.Event()        # hard stop: an error or a second signal
         self.draining = threading.Event()    # soft stop: sources end, the graph drains
         self.errors: list[BaseException] = []
-        self.source_drops = 0
-        self.progress = progress
+        self.progress = options.progress
         self.bar = None
-        self._log = log or print
+        self._log = options.log or print
         # nodes write into a staging folder; what they log names the folder the user asked for
-        self._out_names = (out_dir, out_display) if out_dir and out_display else None
+        self._out_names = (staging, options.out) if staging and options.out else None
         terminals = graph.terminals()
-        self.tracker = FrameTracker(len(terminals), on_done=self._tick if progress else None)
-        self.loop_edges = graph.loop_edges()
+        self.tracker = FrameTracker(len(terminals), on_done=self._tick if options.progress else None)
         for name, b in graph.nodes.items():
             if getattr(b.cls, "live", False) and self.mode != "realtime":
                 raise GraphError(f"{b.spec.where}: source '{name}' ({b.spec.kind}) is live and only runs in realtime "
                                  f"mode (--mode realtime)")
-        self.env = RunEnv(mode=self.mode, out_dir=out_dir,
-                          graph_info=graph_info(graph, self.mode, self.executor_kind),
-                          log=self.log, trace=Trace() if trace else None, profile=profile,
+        self.env = RunEnv(mode=self.mode, out_dir=staging,
+                          graph_info=graph_info(graph, self.mode, executor.name),
+                          log=self.log, trace=Trace() if options.trace else None, profile=bool(options.profile),
                           uses_cuda=any(b.device.startswith("cuda") for b in graph.nodes.values()))
         self.results = self.env.results
         self.lag_frames = graph.lag()          # look-ahead delays the outputs by this many frames
         self.stats = {name: NodeStats(name) for name in graph.nodes}
-        self.executor = Executor(graph, self, self.executor_kind)
-        windows = [seg.inbox for seg in self.executor.segments if seg.window and seg.inbox is not None]
-        if windows and self.executor_kind != "inline":     # a dropped frame releases the frames held for it
-            self.tracker.on_gone = lambda: [inbox.poke() for inbox in windows]
+        state = RunState(mode=self.mode, realtime=dict(graph.spec.realtime), env=self.env, stats=self.stats,
+                         tracker=self.tracker, stop=self.stop, draining=self.draining, lag_frames=self.lag_frames,
+                         fail=self.fail, thread_ready=self.thread_ready, wait_ready=self.wait_ready)
+        self.executor = executor(graph, state)
         self._pending = self.executor.n_threads()
         self._ready = threading.Event()
         self._ready_lock = threading.Lock()
@@ -109,9 +112,7 @@ class RunSession:
         err = exc if isinstance(exc, (NodeError, Interrupted)) else NodeError(node, index, exc)
         self.errors.append(err)
         self.stop.set()
-        for seg in self.executor.segments:
-            if seg.inbox is not None:
-                seg.inbox.wake()
+        self.executor.wake()
 
     def _tick(self) -> None:
         if self.bar is not None:
@@ -136,7 +137,7 @@ class RunSession:
         t_start = self._t_start = time.perf_counter()
         try:
             self.executor.run()
-        except KeyboardInterrupt:          # inline: the second signal interrupts the node itself
+        except KeyboardInterrupt:          # on this thread: the second signal interrupts the node itself
             if not self.errors:
                 self.fail("<signal>", -1, Interrupted())
         finally:
@@ -169,21 +170,22 @@ class RunSession:
     def summary(self) -> dict:
         tr = self.tracker
         seconds = self.seconds
-        thread_of = {n: s.sid for s in self.executor.segments for n in s.names}
+        thread_of = self.executor.plan.thread_of()
         nodes = {}
         for name, rs in self.executor.runners().items():
             s = self.stats[name].summary()
             s.update(kind=rs[0].built.spec.kind, device=str(rs[0].placement.device), workers=len(rs),
                      thread=thread_of[name])
             nodes[name] = s
-        return {"graph": self.graph.spec.name, "mode": self.mode, "executor": self.executor_kind,
+        drops = self.executor.source_drops
+        return {"graph": self.graph.spec.name, "mode": self.mode, "executor": self.executor.name,
                 "threads": self.executor.n_threads(), "frames": tr.completed,
                 "seconds": round(seconds, 4), "fps": round(tr.completed / seconds, 3) if seconds > 0 else 0.0,
                 "setup_s": None if self.setup_seconds is None else round(self.setup_seconds, 4),
                 "latency": tr.summary(), "lag_frames": self.lag_frames, "lag_ms": self._lag_ms(),
-                "drops": tr.dropped + self.source_drops, "source_drops": self.source_drops,
+                "drops": tr.dropped + drops, "source_drops": drops,
                 "interrupted": self.draining.is_set() or any(isinstance(e, Interrupted) for e in self.errors),
-                "nodes": nodes, "results": self.results}
+                "nodes": nodes, "results": self.results, "headline": dict(self.graph.spec.headline)}
 
     def _lag_ms(self) -> Optional[float]:
         """The look-ahead's lag in milliseconds at the source's frame rate (None without one)."""
@@ -214,13 +216,13 @@ class RunSession:
     def _install_signals(self):
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
-        inline = self.executor_kind == "inline"
+        on_this_thread = not self.executor.threaded      # the nodes run here: a signal must interrupt them
 
         def handler(signum, frame):
             if self.draining.is_set():
                 self.log("graphrun: second signal: stopping now")
                 self.fail("<signal>", -1, Interrupted())
-                if inline:
+                if on_this_thread:
                     raise KeyboardInterrupt
             else:
                 self.log(f"graphrun: {signal.Signals(signum).name}: stopping the sources and draining the graph "

@@ -40,12 +40,13 @@ EXECUTORS = ("fused", "per_node", "inline")
 POLICIES = ("block", "drop_oldest", "drop_newest")
 ON_ERROR = ("stop", "skip")
 GRAPH_KEYS = ("name", "mode", "device", "executor", "plugins", "vars", "threads", "nodes", "edges", "realtime",
-              "queue", "description", "inputs", "outputs", "resources")
+              "queue", "description", "inputs", "outputs", "resources", "headline")
 THREAD_KEYS = ("torch", "opencv")
 NODE_KEYS = ("kind", "params", "device", "workers", "on_error", "enabled", "thread")
 EDGE_KEYS = ("from", "to", "back", "capacity", "policy", "queue")
 REALTIME_KEYS = ("max_in_flight", "deadline_ms", "speed")
 RESOURCE_KEYS = ("cpus", "gpus")
+HEADLINE_KEYS = ("rank", "baseline", "objective", "show")
 RESERVED_NODE_NAMES = ("vars", "realtime", "resources")
 
 
@@ -115,6 +116,7 @@ class GraphSpec:
     resources: dict = field(default_factory=dict)  # {"cpus": N, "gpus": N} one run reserves (batch on Ray)
     inputs: dict = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)
+    headline: dict = field(default_factory=dict)  # the figures runs are compared by (see read_headline)
     groups: dict = field(default_factory=dict)
     path: Optional[Path] = None
     set_keys: set = field(default_factory=set)    # graph-level keys the file set (a subgraph may set few)
@@ -233,6 +235,8 @@ def from_dict(data: Any, path: Optional[Path] = None, allow_empty: bool = False)
         if key not in RESOURCE_KEYS:
             raise GraphError(f"{w}: unknown resources key '{key}'{suggest(str(key), RESOURCE_KEYS)}")
         spec.resources[key] = check_resource(key, value, f"{w}: resources.{key}")
+
+    spec.headline = read_headline(data.get("headline"), where(data, "headline"))
 
     variables = data.get("vars") or {}
     if not isinstance(variables, dict):
@@ -498,6 +502,33 @@ def substitute_vars(spec: GraphSpec) -> None:
         ns.params = {k: fill(v, name, k) for k, v in ns.params.items()}
 
 
+def read_headline(data, where: str) -> dict:
+    """A graph's ``headline:``: the published results its runs are compared by, each a dotted path
+    into what nodes publish (``metrics.stabilized.warp_iou`` is ``results["metrics"]["stabilized"]
+    ["warp_iou"]``). ``rank``: higher is better (batch ranks inputs by it, the lowest first);
+    ``baseline``: the same figure without the graph's work (batch plots both and the gain);
+    ``objective``: what ``graphrun tune`` maximizes (default: ``rank``); ``show``: the figures the
+    batch index shows first, in order."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise GraphError(f"{where}: headline must be a mapping like {{rank: node_result.figure, baseline: ...}}")
+    out = {}
+    for key, value in data.items():
+        if key not in HEADLINE_KEYS:
+            raise GraphError(f"{where}: unknown headline key '{key}'{suggest(str(key), HEADLINE_KEYS)}")
+        if key == "show":
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise GraphError(f"{where}: headline.show must be a list of published result paths")
+            out[key] = list(value)
+        elif not isinstance(value, str) or not value:
+            raise GraphError(f"{where}: headline.{key} must be a published result path (result.key...), "
+                             f"not {value!r}")
+        else:
+            out[key] = value
+    return out
+
+
 def to_dict(spec: GraphSpec) -> dict:
     """The graph as the structure of its YAML file (defaults left out): ``from_dict`` reads it back."""
     out: dict = {"name": spec.name}
@@ -507,7 +538,7 @@ def to_dict(spec: GraphSpec) -> dict:
     for key in ("mode", "device", "executor"):
         if getattr(spec, key) != getattr(defaults, key):
             out[key] = getattr(spec, key)
-    for key in ("plugins", "vars", "threads", "resources"):
+    for key in ("plugins", "vars", "threads", "resources", "headline"):
         if getattr(spec, key):
             out[key] = copy.deepcopy(getattr(spec, key))
     if spec.realtime != defaults.realtime:

@@ -8,7 +8,8 @@ An edge into ``node.<input>`` goes to every inner port that input feeds; an edge
 any other, and messages show the edge as written. The node's ``params`` reach inside:
 ``{fuse: {beta_fill: 0.7}}`` (or ``--set stab.fuse.beta_fill=0.7``) sets an inner node's parameter
 or field, ``{name: value}`` a variable of the subgraph (a builder function's keyword argument).
-A subgraph file may hold only ``name, description, vars, plugins, nodes, edges, inputs, outputs``:
+A subgraph file may hold only ``name, description, vars, plugins, nodes, edges, inputs, outputs``
+and ``headline`` (the figures it publishes that runs are compared by, when the graph declares none):
 how the graph runs (mode, device, threads, executor) is the using graph's choice.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .errors import GraphError
 from .node import Input, Output
 from .spec import EdgeSpec, GraphSpec, NodeSpec
 
-SUBGRAPH_KEYS = ("name", "description", "vars", "plugins", "nodes", "edges", "inputs", "outputs")
+SUBGRAPH_KEYS = ("name", "description", "vars", "plugins", "nodes", "edges", "inputs", "outputs", "headline")
 MAX_DEPTH = 16
 
 
@@ -143,6 +144,8 @@ def expand(spec: GraphSpec, depth: int = 0) -> GraphSpec:
         ghost_in[name] = {g: [(prefix + n, p) for n, p in targets] for g, targets in sub.inputs.items()}
         ghost_out[name] = {g: (prefix + n, p) for g, (n, p) in sub.outputs.items()}
         flat.groups[name] = Group(ns.kind, ns.where, sub.description, ghost_in[name], ghost_out[name])
+        if not flat.headline and sub.headline:   # the graph's own headline, else its first subgraph's
+            flat.headline = dict(sub.headline)
         for inner_prefix, g in sub.groups.items():
             flat.groups[prefix + inner_prefix] = Group(
                 g.kind, g.where, g.description,

@@ -37,6 +37,7 @@ edges:
   - src.frame -> metrics.frame
   - seg.prob -> metrics.raw
   - stab.mask -> metrics.stabilized
+headline: {rank: metrics.stabilized.warp_iou, baseline: metrics.raw.warp_iou}
 """
 
 
@@ -168,12 +169,15 @@ def test_the_index_and_the_summaries_have_a_row_per_input_with_the_published_met
     out = local_batch.out
     page = (out / "index.html").read_text()
     assert all(f'href="{n}/"' in page for n in ("broken", "clip0", "clip1", "clip2"))
-    assert "data:image/png;base64," in page and "<script>" in page and "stabilized.warp_iou" in page
+    assert "data:image/png;base64," in page and "<script>" in page and "stabilized.<br>warp_iou" in page
+    assert "gain.<br>warp_iou" in page                          # the declared headline: figure, baseline, gain
     lines = (out / "summary.csv").read_text().splitlines()
-    assert len(lines) == 5 and "raw.warp_iou" in lines[0] and "stabilized.warp_iou" in lines[0]
+    assert len(lines) == 5 and lines[0].split(",").index("metrics.stabilized.warp_iou") < \
+        lines[0].split(",").index("metrics.raw.warp_iou")     # the headline's figures lead the columns
     summary = json.loads((out / "summary.json").read_text())
     assert [r["name"] for r in summary["rows"]] == ["broken", "clip0", "clip1", "clip2"]
-    assert all("stabilized.warp_iou" in r["metrics"] for r in summary["rows"] if r["status"] == "ok")
+    assert all("metrics.stabilized.warp_iou" in r["metrics"] for r in summary["rows"] if r["status"] == "ok")
+    assert all(r["headline"]["rank"] == "metrics.stabilized.warp_iou" for r in summary["rows"] if r["status"] == "ok")
     inputs = json.loads((out / "batch.json").read_text())["inputs"]
     assert {Path(e["input"]).stem: e["folder"] for e in inputs} == {n: n for n in ("broken", "clip0", "clip1", "clip2")}
 

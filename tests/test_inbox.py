@@ -23,8 +23,7 @@ def test_take_hands_one_aligned_set_per_index_and_none_at_the_end():
     box.put("b", END)
     got = []
     while (item := box.take()) is not None:
-        seq, pkts, back = item
-        got.append((seq, pkts["a"].value, pkts["b"].value))
+        got.append((item.seq, item.packets["a"].value, item.packets["b"].value))
     assert got == [(0, 0, 0), (1, 1, 10), (2, 2, 20)] and drops == []
 
 
@@ -34,8 +33,8 @@ def test_an_index_missing_on_one_input_is_dropped_on_the_others():
         box.put("a", pkt(i))
     for i in (0, 2):                # index 1 was dropped upstream on b's branch
         box.put("b", pkt(i))
-    assert box.take()[1]["a"].index == 0
-    assert box.take()[1]["a"].index == 2
+    assert box.take().packets["a"].index == 0
+    assert box.take().packets["a"].index == 2
     assert drops == [("a", 1)]
 
 
@@ -45,7 +44,7 @@ def test_a_stream_that_ends_early_drops_what_can_no_longer_align():
     box.put("a", pkt(1))
     box.put("b", pkt(0))
     box.put("b", END)
-    assert box.take()[1]["b"].index == 0
+    assert box.take().packets["b"].index == 0
     box.put("a", END)
     assert box.take() is None
     assert drops == [("a", 1)]
@@ -79,8 +78,8 @@ def test_a_back_edge_gives_the_previous_sets_value_and_waits_for_the_loop_to_clo
     box, _ = make({"a": (8, "block")}, back=["prev"])
     box.put("a", pkt(0))
     box.put("a", pkt(1))
-    _, pkts, back = box.take()
-    assert pkts["a"].index == 0 and back["prev"] is None          # nothing before the first frame
+    got = box.take()
+    assert got.packets["a"].index == 0 and got.back["prev"] is None          # nothing before the first frame
     result = []
     t = threading.Thread(target=lambda: result.append(box.take()))
     t.start()
@@ -88,8 +87,8 @@ def test_a_back_edge_gives_the_previous_sets_value_and_waits_for_the_loop_to_clo
     assert t.is_alive()              # frame 1 waits until the loop delivered frame 0's value
     box.put_back("prev", pkt(0, "loop value of frame 0"))
     t.join(2)
-    _, pkts, back = result[0]
-    assert pkts["a"].index == 1 and back["prev"].value == "loop value of frame 0"
+    got = result[0]
+    assert got.packets["a"].index == 1 and got.index == 1 and got.back["prev"].value == "loop value of frame 0"
 
 
 def test_depth_callback_sees_each_queued_packet_but_not_the_end_marker():

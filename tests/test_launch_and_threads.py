@@ -6,7 +6,7 @@ from graphrun import GraphError
 from graphrun.runtime.frontends.cli import main
 from graphrun.runtime.frontends.launch import parse
 from graphrun.runtime.run import load_graph
-from graphrun.runtime.segments import partition
+from graphrun.runtime.segments import partition, per_node
 
 import runtime_nodes  # noqa: F401 - registers the test_* nodes
 from runtime_nodes import Collect
@@ -53,28 +53,28 @@ def chain_spec(**edge):
 
 
 def test_fused_runs_a_chain_on_the_sources_thread_and_starts_one_at_a_queue():
-    assert partition(load_graph(chain_spec()), "fused") == [["src", "a", "b", "sink"]]
-    assert partition(load_graph(chain_spec(queue=True)), "fused") == [["src", "a"], ["b", "sink"]]
-    assert partition(load_graph(chain_spec(policy="drop_oldest")), "fused") == [["src", "a"], ["b", "sink"]]
-    assert partition(load_graph(chain_spec()), "per_node") == [["src"], ["a"], ["b"], ["sink"]]
-    assert partition(load_graph(chain_spec()), "inline") == [["src", "a", "b", "sink"]]
+    assert partition(load_graph(chain_spec())) == [["src", "a", "b", "sink"]]
+    assert partition(load_graph(chain_spec(queue=True))) == [["src", "a"], ["b", "sink"]]
+    assert partition(load_graph(chain_spec(policy="drop_oldest"))) == [["src", "a"], ["b", "sink"]]
+    assert per_node(load_graph(chain_spec())) == [["src"], ["a"], ["b"], ["sink"]]
+    assert partition(load_graph(chain_spec()), one_thread=True) == [["src", "a", "b", "sink"]]
 
 
 def test_workers_and_named_threads_get_their_own_thread():
     g = chain_spec()
     g["nodes"]["b"] = {"kind": "test_slow", "workers": 2}
-    assert partition(load_graph(g), "fused") == [["src", "a"], ["b"], ["sink"]]
+    assert partition(load_graph(g)) == [["src", "a"], ["b"], ["sink"]]
     g = chain_spec()
     g["nodes"]["b"] = {"kind": "test_slow", "thread": "writers"}
     g["nodes"]["sink"] = {"kind": "test_collect", "thread": "writers"}
-    assert partition(load_graph(g), "fused") == [["src", "a"], ["b", "sink"]]
+    assert partition(load_graph(g)) == [["src", "a"], ["b", "sink"]]
 
 
 def test_a_join_runs_on_its_latest_inputs_thread_and_a_loop_stays_on_one():
     g = {"nodes": {"src": "test_count", "a": "test_slow", "add": "test_add", "sink": "test_collect"},
          "edges": ["src.out -> add.a", {"from": "src.out", "to": "a.x", "queue": True}, "a.out -> add.b",
                    {"from": "add.out", "to": "add.prev", "back": True}, "add.out -> sink.x"]}
-    assert partition(load_graph(g), "fused") == [["src"], ["a", "add", "sink"]]
+    assert partition(load_graph(g)) == [["src"], ["a", "add", "sink"]]
 
 
 def test_a_named_thread_must_be_a_contiguous_part_of_the_graph():
@@ -83,19 +83,19 @@ def test_a_named_thread_must_be_a_contiguous_part_of_the_graph():
     g["nodes"]["sink"] = {"kind": "test_collect", "thread": "t"}
     g["edges"][1] = {"from": "a.out", "to": "b.x", "queue": True}
     with pytest.raises(GraphError, match="thread 't'.*depend on each other through nodes of another thread"):
-        partition(load_graph(g), "fused")
+        partition(load_graph(g))
 
 
 def test_the_stabilize_graph_runs_the_loop_on_one_thread_and_the_overlay_on_its_own():
     """source + segmenter | working size, flow + the loop (warp .. ghost) and the way back to the
     frame's size | outputs | overlay video; with look-ahead the loop gets a thread of its own (it
     holds frames the flow has already sent)."""
-    segments = partition(load_graph("stabilize"), "fused")
+    segments = partition(load_graph("stabilize"))
     assert segments[0] == ["source", "seg"]
     assert segments[1][:2] == ["stab.size", "stab.flow"]
     assert {"stab.warp", "stab.glitch", "stab.ghost", "stab.back"} <= set(segments[1])
     assert all(n.startswith("out.") and n != "out.overlay" for n in segments[2])
     assert segments[3] == ["out.overlay"] and len(segments) == 4
-    ahead = partition(load_graph("stabilize", ["stab.lookahead=1"]), "fused")
+    ahead = partition(load_graph("stabilize", ["stab.lookahead=1"]))
     assert ahead[1] == ["stab.size", "stab.flow"] and ahead[2][0] == "stab.warp" and "stab.back" in ahead[2]
     assert len(ahead) == 5

@@ -38,8 +38,8 @@ def test_look_ahead_inside_a_recurrent_loop(executor):
 
 
 def test_a_look_ahead_node_gets_a_thread_of_its_own_and_the_loop_with_it():
-    assert partition(load_graph(ahead_graph()), "fused") == [["src"], ["ahead", "sink"]]
-    assert partition(load_graph(ahead_graph()), "inline") == [["src"], ["ahead", "sink"]]
+    assert partition(load_graph(ahead_graph())) == [["src"], ["ahead", "sink"]]
+    assert partition(load_graph(ahead_graph()), one_thread=True) == [["src"], ["ahead", "sink"]]
 
 
 @pytest.mark.parametrize("executor", ["fused", "inline"])
@@ -73,7 +73,7 @@ def test_a_back_edge_out_of_a_look_ahead_thread_is_rejected():
     g["edges"] = ["src.out -> add.a", {"from": "add.out", "to": "ahead.x", "queue": True},
                   {"from": "ahead.out", "to": "add.prev", "back": True}, "ahead.out -> sink.x"]
     with pytest.raises(GraphError, match="back edge ahead.out -> add.prev leaves a look-ahead"):
-        partition(load_graph(g), "fused")
+        partition(load_graph(g))
 
 
 def test_look_ahead_is_not_for_workers():

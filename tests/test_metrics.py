@@ -145,7 +145,7 @@ def test_stabilize_graph_runs_end_to_end_and_beats_the_raw_masks(tmp_path):
     run_graph(Path(__file__).resolve().parents[1] / "graphs" / "stabilize.yaml",
               overrides=["source.frames=40", "out.overlay.enabled=false", "out.report.enabled=false",
                          "out.raw_masks.enabled=false"],
-              out_dir=tmp_path, quiet=True)
+              out_dir=tmp_path)
     data = json.loads((tmp_path / "metrics.json").read_text())
     s = data["summary"]
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]

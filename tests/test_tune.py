@@ -4,11 +4,28 @@ import json
 import pytest
 import yaml
 
-from graphrun.runtime import GraphError
+from graphrun.runtime import GraphError, Input, Node, NodeParams, register
 from graphrun.runtime.frontends.cli import main
-from graphrun.runtime.frontends.tune import format_loo, parse_loo, tune, tune_loo
+from graphrun.runtime.frontends.tune import format_loo, objective_key, parse_loo, tune, tune_loo
+from graphrun.runtime.types import SCALAR
 
 import runtime_nodes  # noqa: F401 - registers the test_* nodes
+
+
+@register("test_quality")
+class Quality(Node):
+    """Publishes {"score": {"quality": -(p - target)^2, "noise": p}}: a figure of the user's own naming."""
+    x = Input(SCALAR)
+
+    class Params(NodeParams):
+        p: float = 0.0
+        target: float = 0.0
+
+    def process(self, ctx, x):
+        return None
+
+    def finish(self, ctx):
+        ctx.publish("score", {"quality": -(self.params.p - self.params.target) ** 2, "noise": self.params.p})
 
 
 @pytest.fixture
@@ -21,6 +38,28 @@ def graph(tmp_path):
     path = tmp_path / "bowl.yaml"
     path.write_text(yaml.safe_dump(g))
     return str(path)
+
+
+def test_tune_maximizes_the_figure_a_graph_declares_as_its_headline(tmp_path):
+    g = {"name": "own", "headline": {"rank": "score.quality"},
+         "nodes": {"src": {"kind": "test_count", "params": {"n": 2}},
+                   "q": {"kind": "test_quality", "params": {"target": 1.5}}},
+         "edges": ["src.out -> q.x"]}
+    path = tmp_path / "own.yaml"
+    path.write_text(yaml.safe_dump(g))
+    best = tune(str(path), ["q.p=0.0:4.0"], trials=20, out=str(tmp_path / "t"))
+    assert best["objective"] == "score.quality" and abs(best["best_params"]["q.p"] - 1.5) < 0.4
+    worst = tune(str(path), ["q.p=0.0:4.0"], trials=8, objective="score.noise", out=str(tmp_path / "n"))
+    assert best["best_value"] <= 0 and worst["best_value"] > 3.0          # --objective names another figure
+    with pytest.raises(GraphError, match="no node published 'score.nothing'"):
+        tune(str(path), ["q.p=0.0:4.0"], trials=1, objective="score.nothing", out=str(tmp_path / "x"))
+
+
+def test_the_objective_is_the_given_one_else_the_headlines_else_objective():
+    assert objective_key("metrics.stabilized.J", {"objective": "objective"}) == "metrics.stabilized.J"
+    assert objective_key("auto", {"objective": "objective", "rank": "a.b"}) == "objective"
+    assert objective_key(None, {"rank": "a.b"}) == "a.b"
+    assert objective_key("auto", {}) == "objective"
 
 
 def test_tune_finds_the_top_of_a_known_landscape(graph, tmp_path):

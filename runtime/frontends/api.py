@@ -29,9 +29,8 @@ from .. import spec as spec_mod
 from ..errors import GraphError
 from ..graph import BuiltGraph
 from ..node import Emit, Input, Node, Output, Source
-from ..outdir import OutputFolder
-from ..run import RunResult, build_spec, prepare, read_spec, run_built
-from ..session import RunSession
+from ..options import RunOptions
+from ..run import Run, RunResult, build_spec, prepare, read_spec
 from ..spec import EdgeSpec, GraphSpec, NodeSpec
 from ..subgraph import describe as describe_subgraph
 from ..subgraph import resolve_port
@@ -272,17 +271,28 @@ class Graph:
             trace: Optional[str] = None, stats: Optional[str] = None, profile: Optional[str] = None,
             log=None) -> RunResult:
         """Run the graph once. Returns a :class:`RunResult` (``.stats``, ``.results``, ``.summary``);
-        raises GraphError (bad graph) or NodeError (a node failed: node and frame in the message)."""
-        built = self._built(set, mode, device, executor)
-        self.last_result = run_built(built, out_dir=out, trace=trace, stats=stats, profile=profile,
-                                     progress=progress, log=log or _quiet)
+        raises GraphError (bad graph) or NodeError (a node failed: node and frame in the message).
+        The keywords are those of :class:`~graphrun.runtime.options.RunOptions` (``run_with`` takes one)."""
+        return self.run_with(RunOptions(set=tuple(set or ()), mode=mode, device=device, executor=executor,
+                                        out=out, trace=trace, stats=stats, profile=profile, progress=progress,
+                                        log=log))
+
+    def run_with(self, options: RunOptions) -> RunResult:
+        """Run the graph once with ``options`` (its ``log`` defaults to warnings and errors only)."""
+        options = options if options.log is not None else options.but(log=_quiet)
+        with Run(self._built(options), options) as run:
+            try:
+                run.execute()
+            finally:
+                self.last_result = RunResult(run.stats or run.session.summary(), run.graph, options.out)
+        self.last_result = run.result()
         return self.last_result
 
-    def _built(self, overrides, mode, device, executor, extend=None) -> BuiltGraph:
+    def _built(self, options: RunOptions, extend=None) -> BuiltGraph:
         spec = self.spec.copy()
-        if overrides:
-            spec_mod.apply_overrides(spec, list(overrides))
-        return build_spec(spec, mode, device, executor, extend)
+        if options.set:
+            spec_mod.apply_overrides(spec, list(options.set))
+        return build_spec(spec, options.mode, options.device, options.executor, extend)
 
     def iterate(self, outputs: Union[str, list], inputs: Optional[dict] = None, *, out: Union[str, Path, None] = None,
                 mode: Optional[str] = None, device: Optional[str] = None, executor: Optional[str] = None,
@@ -303,6 +313,14 @@ class Graph:
         Stopping early (``break``) stops the sources, drains the graph and closes every node;
         the run's stats are then in ``self.last_result``.
         """
+        options = RunOptions(set=tuple(set or ()), mode=mode, device=device, executor=executor, out=out,
+                             log=log or _quiet)
+        return self.iterate_with(outputs, inputs, options, fps=fps, buffer=buffer)
+
+    def iterate_with(self, outputs: Union[str, list], inputs: Optional[dict], options: RunOptions, *,
+                     fps: float = 30.0, buffer: int = 8) -> Iterator[dict]:
+        """:meth:`iterate` with the run's options as one value (its ``log`` defaults to warnings and errors only)."""
+        options = options if options.log is not None else options.but(log=_quiet)
         names = [outputs] if isinstance(outputs, str) else list(outputs)
         items: queue.Queue = queue.Queue(maxsize=max(1, buffer))
         closed = threading.Event()
@@ -323,42 +341,37 @@ class Graph:
             for i, (node, port) in enumerate(taps):
                 flat.edges.append(EdgeSpec(node, port, "_iterate", f"o{i}", where="Graph.iterate"))
 
-        built = self._built(set, mode, device, executor, extend)
-        folder = OutputFolder(out) if out is not None else None
-        session = RunSession(built, out_dir=str(folder.staging) if folder else None, log=log or _quiet,
-                             out_display=str(out) if out is not None else None)
-        if folder is not None:
-            folder.open()
+        run = Run(self._built(options, extend), options)
+        session = run.session
         done, outcome = object(), {}
 
         def target():
             try:
-                outcome["stats"] = session.run()
+                run.execute()
             except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
                 outcome["error"] = exc
             finally:
                 deliver(done)
 
-        thread = threading.Thread(target=target, name="graphrun:iterate", daemon=True)
-        thread.start()
         try:
-            while True:
-                item = items.get()
-                if item is done:
-                    break
-                yield item
+            with run:
+                thread = threading.Thread(target=target, name="graphrun:iterate", daemon=True)
+                thread.start()
+                try:
+                    while True:
+                        item = items.get()
+                        if item is done:
+                            break
+                        yield item
+                finally:
+                    closed.set()
+                    session.draining.set()          # stopped early: sources end, the graph drains
+                    thread.join(5.0)
+                    if thread.is_alive():
+                        session.fail("<iterate>", -1, GraphError("the iteration was closed"))
+                        thread.join(2.0)
         finally:
-            closed.set()
-            session.draining.set()          # stopped early: sources end, the graph drains
-            thread.join(5.0)
-            if thread.is_alive():
-                session.fail("<iterate>", -1, GraphError("the iteration was closed"))
-                thread.join(2.0)
-            if folder is not None:
-                if session.errors:
-                    folder.note_failure(f"{session.errors[0]}\nframes completed: {session.tracker.completed}")
-                folder.close()
-            self.last_result = RunResult(outcome.get("stats") or session.summary(), built, str(out) if out else None)
+            self.last_result = RunResult(run.stats or session.summary(), run.graph, options.out)
         if "error" in outcome:
             raise outcome["error"]
         if session.errors:

@@ -17,10 +17,14 @@ import signal
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import GraphError, Interrupted, NodeError, UserInputError, without_errno
 from .weights import add_parser as add_weights_parser
 from .weights import cmd_weights
+
+if TYPE_CHECKING:                 # imported when used: --help and Ctrl-C at start stay fast
+    from ..options import RunOptions
 
 COMMANDS = ("run", "launch", "batch", "list", "inspect", "validate", "dot", "tune", "weights")
 EXAMPLES = """examples:
@@ -91,8 +95,9 @@ def parser() -> argparse.ArgumentParser:
     tune.add_argument("--param", action="append", default=[], required=True, metavar="NODE.PARAM=LO:HI",
                       help="a parameter range: float lo:hi, int lo:hi (integers), or choices a,b,c")
     tune.add_argument("--trials", type=int, default=20)
-    tune.add_argument("--objective", choices=("auto", "J", "stability"), default="auto",
-                      help="J (needs ground truth), stability (under a fidelity constraint), or auto")
+    tune.add_argument("--objective", default="auto", metavar="RESULT",
+                      help="the published result to maximize, by path (metrics.stabilized.J); auto (default): "
+                           "the graph's headline objective")
     tune.add_argument("--out", default=None, help="where to write the study (default runs/tune-<graph>)")
     tune.add_argument("--seed", type=int, default=0)
     tune.add_argument("--loo", metavar="VARS.NAME=A,B,C", default=None,
@@ -166,22 +171,31 @@ def main(argv=None) -> int:
         return 130
 
 
-def _run(graph, args, name: str) -> int:
+def run_options(args) -> RunOptions:
+    """The run's options from the command line (``--set``, ``--mode``, ``--out``, ``--trace``, ...)."""
+    from ..options import RunOptions
+    return RunOptions(set=tuple(args.overrides), mode=args.mode, device=args.device, executor=args.executor,
+                      out=getattr(args, "out", None), trace=getattr(args, "trace", None),
+                      stats=getattr(args, "stats", None), profile=getattr(args, "profile", None),
+                      progress=not getattr(args, "quiet", True))
+
+
+def _run(graph, options, name: str) -> int:
     from ..run import run_built
     from ..stats import format_summary
-    out = args.out or str(Path("runs") / name)
-    result = run_built(graph, out_dir=out, trace=args.trace, stats=args.stats, profile=args.profile,
-                       progress=not args.quiet)
+    options = options.but(out=options.out or str(Path("runs") / name))
+    result = run_built(graph, options)
     print(format_summary(result.stats))
-    print(f"outputs: {out}" + (f"; trace: {args.trace}" if args.trace else "")
-          + (f"; profile: {args.profile}" if args.profile else ""))
+    print(f"outputs: {options.out}" + (f"; trace: {options.trace}" if options.trace else "")
+          + (f"; profile: {options.profile}" if options.profile else ""))
     return 130 if result.stats.get("interrupted") else 0
 
 
 def cmd_run(args) -> int:
-    from ..run import load_graph
-    graph = load_graph(args.graph, args.overrides, args.mode, args.device, args.executor)
-    return _run(graph, args, graph.spec.name)
+    from ..run import load_built
+    options = run_options(args)
+    graph = load_built(args.graph, options)
+    return _run(graph, options, graph.spec.name)
 
 
 def cmd_launch(args) -> int:
@@ -192,7 +206,8 @@ def cmd_launch(args) -> int:
     if args.print_yaml:
         print(g.to_yaml(), end="")
         return 0
-    return _run(g.build(args.mode, args.device, args.executor), args, "launch")
+    options = run_options(args)
+    return _run(g.build(options.mode, options.device, options.executor), options, "launch")
 
 
 def cmd_batch(args) -> int:
@@ -265,20 +280,21 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    from ..executor import executor_class
     from ..run import load_graph
-    from ..segments import partition
     g = load_graph(args.graph, args.overrides, args.mode, args.device, args.executor)
     missing = missing_inputs(g)
     if missing:
         raise UserInputError(missing[0] + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     back = sum(e.back for e in g.edges)
-    segments = partition(g, g.spec.executor)
-    workers = [g.nodes[names[0]].spec.workers if len(names) == 1 else 1 for names in segments]
-    threads = 1 if g.spec.executor == "inline" else sum(workers)
+    executor = executor_class(g.spec.executor)
+    plan = executor.plan_for(g)
     print(f"{args.graph}: ok — {len(g.nodes)} nodes, {len(g.edges)} edges ({back} back), mode {g.spec.mode}, "
-          f"{g.spec.executor} executor on {threads} thread(s)")
-    for i, (names, n) in enumerate(zip(segments, workers)):
-        print(f"  T{i}{f' (x{n} workers)' if n > 1 else ''}: {' -> '.join(names)}")
+          f"{executor.name} executor on {executor.threads_of(plan)} thread(s)")
+    for seg in plan.segments:
+        n = seg.workers
+        names = sorted(seg.nodes, key=list(g.nodes).index)
+        print(f"  T{seg.index}{f' (x{n} workers)' if n > 1 else ''}: {' -> '.join(names)}")
     return 0
 
 

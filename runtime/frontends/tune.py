@@ -1,7 +1,9 @@
 """``graphrun tune``: search node parameters with optuna, maximizing a result the graph publishes.
 
-A node publishes results with ``ctx.publish(key, value)``; tune maximizes ``results["objective"]``
-(or the key named by ``--objective``), running the graph once per trial. Ranges:
+A node publishes results with ``ctx.publish(key, value)``; tune maximizes the figure the graph
+declares as its headline objective (``headline: {objective: ...}``, else its ``rank``, else the
+published ``objective``), or the result path named by ``--objective`` (``metrics.stabilized.J``),
+running the graph once per trial. Ranges:
 ``node.p=0.3:0.9`` (float), ``node.n=2:8`` (int), ``node.mode=a,b,c`` (choices).
 The study (every trial's parameters and value) is written as JSON beside the best ``--set`` line.
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import GraphError
+from ..options import RunOptions
 from .api import load
 
 
@@ -46,6 +49,14 @@ def parse_range(text: str):
     return key, ("cat", choices)
 
 
+def objective_key(objective: Optional[str], headline: dict) -> str:
+    """The result path a study maximizes: ``objective`` unless ``auto``/None, else the graph's
+    headline objective, else its headline rank, else ``objective`` (what a node may publish)."""
+    if objective and objective != "auto":
+        return objective
+    return headline.get("objective") or headline.get("rank") or "objective"
+
+
 def _objective_value(results: dict, key: str):
     value = results
     for part in key.split("."):
@@ -64,9 +75,10 @@ def tune(graph: str, params: list[str], trials: int = 20, overrides: Optional[li
 
     ranges = dict(parse_range(p) for p in params)
     base = load(graph, set=list(overrides or []))
-    base.build(mode, device)                                                    # a bad graph fails now
+    built = base.build(mode, device)                                            # a bad graph fails now
     load(graph, set=list(overrides or []) + [f"{k}={_sample_default(r)}" for k, r in ranges.items()]).build()
-    key = "objective" if objective in ("auto", "objective") else objective
+    key = objective_key(objective, built.spec.headline)
+    options = trial_options(mode, device, executor)
     out_dir = Path(out or Path("runs") / f"tune-{Path(graph).stem}")
     out_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(logging.WARNING)
@@ -75,7 +87,7 @@ def tune(graph: str, params: list[str], trials: int = 20, overrides: Optional[li
 
     def run_trial(trial):
         sets = _suggest(trial, ranges)
-        value, results = _scored_run(base, graph, sets, key, mode, device, executor)
+        value, results = _scored_run(base, graph, sets, key, options)
         records.append({"trial": trial.number, "params": dict(trial.params), "value": value, "results": results})
         print(f"trial {trial.number + 1}/{trials}: {key} = {value:.4f}  " + " ".join(sets), file=sys.stderr)
         return value
@@ -103,20 +115,25 @@ def _suggest(trial, ranges: dict) -> list[str]:
     return sets
 
 
-def _scored_run(g, graph: str, sets: list[str], key: str, mode, device, executor) -> tuple[float, dict]:
+def trial_options(mode=None, device=None, executor: Optional[str] = None) -> RunOptions:
+    """How each trial runs: quiet, on the inline executor unless told otherwise (deterministic,
+    one core per trial)."""
+    return RunOptions(mode=mode, device=device, executor=executor or "inline", log=lambda msg: None)
+
+
+def _scored_run(g, graph: str, sets: list[str], key: str, options: RunOptions) -> tuple[float, dict]:
     """One run of ``g`` with ``sets`` in a scratch folder (removed after): the value published
     under ``key`` and every published result. A graph that publishes no ``key`` is an error."""
     scratch = tempfile.mkdtemp(prefix="graphrun-tune-")
     try:
-        result = g.run(scratch, set=sets, mode=mode, device=device, executor=executor or "inline",
-                       log=lambda msg: None)
+        result = g.run_with(options.but(out=scratch, set=tuple(sets)))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     results = result.stats.get("results", {})
     value = _objective_value(results, key)
     if value is None:
-        raise GraphError(f"{graph}: no node published '{key}' (a metrics node publishes 'objective'); "
-                         f"published: {', '.join(results) or 'nothing'}")
+        raise GraphError(f"{graph}: no node published '{key}' (--objective names a published result path; "
+                         f"a graph's headline: objective is the default); published: {', '.join(results) or 'nothing'}")
     return value, results
 
 
@@ -154,9 +171,10 @@ def tune_loo(graph: str, params: list[str], loo: str, trials: int = 20, override
     ranges = dict(parse_range(p) for p in params)
     key, folds = parse_loo(loo)
     base_sets = list(overrides or [])
-    load(graph, set=base_sets + _fold_sets(key, folds[0]) + [f"{k}={_sample_default(r)}" for k, r in ranges.items()]
-         ).build(mode, device)                                                 # a bad graph fails now
-    obj_key = "objective" if objective in ("auto", "objective") else objective
+    built = load(graph, set=base_sets + _fold_sets(key, folds[0]) + [f"{k}={_sample_default(r)}"
+                                                                      for k, r in ranges.items()]).build(mode, device)
+    obj_key = objective_key(objective, built.spec.headline)              # a bad graph failed above
+    options = trial_options(mode, device, executor)
     out_dir = Path(out or Path("runs") / f"tune-loo-{Path(graph).stem}")
     out_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(logging.WARNING)
@@ -167,7 +185,7 @@ def tune_loo(graph: str, params: list[str], loo: str, trials: int = 20, override
         k = (value, tuple(sets))
         if k not in cache:
             g = load(graph, set=base_sets + _fold_sets(key, value))
-            v, results = _scored_run(g, graph, sets, obj_key, mode, device, executor)
+            v, results = _scored_run(g, graph, sets, obj_key, options)
             cache[k] = v
             runs.append({key: value, "set": sets, "value": v, "results": results})
         return cache[k]

@@ -10,6 +10,7 @@ classmethod ``fetch_weights(params) -> Path`` (download if need be, return the l
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..errors import UserInputError
 
@@ -36,11 +37,20 @@ def _parse_params(groups: list) -> dict:
     return params
 
 
+def checkpoints() -> tuple[Path, list]:
+    """The torch hub checkpoint folder (where torchvision and the nodes keep weights) and its
+    complete files with their sizes in bytes (downloads in progress, ``.partial``, left out)."""
+    import torch
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    files = sorted(f for f in folder.iterdir() if f.is_file() and not f.name.endswith(".partial")) \
+        if folder.is_dir() else []
+    return folder, [(f, f.stat().st_size) for f in files]
+
+
 def cmd_weights(args: argparse.Namespace) -> int:
-    from graphrun.nodes.models.weights import cached_files, checkpoints_dir
     if args.action == "list":
-        files = cached_files()
-        print(f"{checkpoints_dir()}: {len(files)} file(s)")
+        folder, files = checkpoints()
+        print(f"{folder}: {len(files)} file(s)")
         for path, size in files:
             print(f"  {path.name}  {size / 2**20:.1f} MiB")
         return 0

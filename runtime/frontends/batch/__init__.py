@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import GraphError, UserInputError
+from ...options import RunOptions
 from .inputs import BatchInput, discover
 from .job import Job, base_row, row_of_resumed
 from .plan import assign_folders, known_folders, read_done, read_manifest, write_manifest
@@ -149,9 +150,9 @@ def batch(graph: Any, inputs: str | Path | Iterable, out: str | Path, *, executo
         threads = max(1, cores // jobs)           # N workers share the cores
     else:
         threads = max(1, int(cpus))               # what the task reserved
-    run_opts = {k: v for k, v in (("executor", run_executor), ("mode", mode), ("device", device)) if v is not None}
+    run_opts = RunOptions(executor=run_executor, mode=mode, device=device)
     all_jobs = [Job(graph=graph_ref, item=i, input_var=input_var, folder=str(out / folders[i.key]),
-                    name=folders[i.key], sets=sets, threads=threads, run=run_opts) for i in items]
+                    name=folders[i.key], sets=sets, threads=threads, options=run_opts) for i in items]
     resumed = _completed(all_jobs) if resume else {}
     to_run = [job for job in all_jobs if job.name not in resumed]
     info = {"graph": spec.name, "graph_file": graph_ref if isinstance(graph_ref, str) else "(built in Python)",

@@ -1,9 +1,11 @@
 """What a batch leaves beside the input folders: ``summary.csv``, ``summary.json`` and ``index.html``.
 
-One row per input (status, frames, frames/s, the metrics its graph published, a link to its
+One row per input (status, frames, frames/s, the figures its graph published, a link to its
 report). ``index.html`` opens without a server: a table sortable by any column (a few lines of
-JavaScript), failed inputs first and then the worst by the key metric, and a plot across inputs
-(raw vs stabilized warp-IoU per input when the graph publishes both) as an embedded PNG.
+JavaScript), failed inputs first and then the worst by the graph's headline figure, and a plot
+across inputs (the headline figure, beside its baseline when the graph declares one) as an
+embedded PNG. Which figures those are is the graph's choice (its ``headline:``); a graph that
+declares none is ranked by ``objective`` when it publishes one.
 """
 from __future__ import annotations
 
@@ -19,33 +21,42 @@ from .plan import write_atomic
 
 ROW_COLUMNS = ("name", "input", "status", "error", "frames", "fps", "seconds", "setup_s", "wall_s", "report", "sets",
                "worker", "finished", "resumed")
-METRIC_ORDER = ("objective", "J", "F", "warp_iou", "consecutive_iou", "l1", "area_cv", "fidelity", "ghost_frames",
-                "ghost_pixels")
-STREAM_ORDER = ("stabilized", "raw", "gt")
-PAIRED = ("warp_iou", "J", "consecutive_iou")   # raw vs stabilized, the first the graph published
+FALLBACK_RANK = "objective"     # what graphrun tune maximizes when a graph declares no headline
 HTML_METRICS = 10    # metric columns on the page (summary.csv has them all)
 BAR_LIMIT = 60       # more inputs than this: a scatter plot instead of one bar per input
 
 
-def metric_columns(rows: list) -> list:
-    """Every metric any row has, ordered: known metrics first (objective, J, F, warp-IoU, ...), the
-    stabilized stream before the raw one and the ground truth's own."""
-    keys = set().union(*(r.get("metrics", {}) for r in rows)) if rows else set()
+def headline(rows: list) -> dict:
+    """The graph's declared headline (``rank``, ``baseline``, ``objective``, ``show``), as its runs
+    reported it; ``{"rank": "objective"}`` when none declares one and a run published ``objective``."""
+    for r in rows:
+        if r.get("headline"):
+            return r["headline"]
+    if any(FALLBACK_RANK in r.get("metrics", {}) for r in rows):
+        return {"rank": FALLBACK_RANK}
+    return {}
 
-    def rank(key: str):
-        stream, _, name = key.rpartition(".")
-        return (METRIC_ORDER.index(name) if name in METRIC_ORDER else len(METRIC_ORDER),
-                STREAM_ORDER.index(stream) if stream in STREAM_ORDER else len(STREAM_ORDER), key)
-    return sorted(keys, key=rank)
+
+def metric_columns(rows: list) -> list:
+    """Every figure any row has: the headline's first (``show``, then rank, baseline, objective),
+    then the others in the order the graph published them."""
+    seen: dict = {}
+    for r in rows:
+        seen.update(dict.fromkeys(r.get("metrics", {})))
+    h = headline(rows)
+    first = [*h.get("show", []), *(h[k] for k in ("rank", "baseline", "objective") if k in h)]
+    ordered = [k for k in dict.fromkeys(first) if k in seen]
+    return ordered + [k for k in seen if k not in ordered]
 
 
 def key_metric(rows: list) -> tuple[str | None, str | None]:
-    """(raw, stabilized) metric names to compare across inputs, or (None, single metric), or (None, None)."""
-    columns = metric_columns(rows)
-    for name in PAIRED:
-        if f"raw.{name}" in columns and f"stabilized.{name}" in columns:
-            return f"raw.{name}", f"stabilized.{name}"
-    return None, (columns[0] if columns else None)
+    """(baseline, headline figure) to compare across inputs: (None, figure) without a baseline,
+    (None, None) when no row has the figure."""
+    h = headline(rows)
+    columns = set(metric_columns(rows))
+    key = h.get("rank") if h.get("rank") in columns else None
+    baseline = h.get("baseline") if key and h.get("baseline") in columns else None
+    return baseline, key
 
 
 def write_all(out: Path, rows: list, info: dict) -> dict:
@@ -71,7 +82,7 @@ def to_csv(rows: list) -> str:
 
 
 def ranked(rows: list) -> list:
-    """Failed and partial inputs first, then the worst first by the key metric (lowest stabilized value)."""
+    """Failed and partial inputs first, then the worst first by the headline figure (its lowest value first)."""
     _, key = key_metric(rows)
 
     def order(r):
@@ -82,11 +93,10 @@ def ranked(rows: list) -> list:
 
 def to_html(rows: list, info: dict) -> str:
     """The self-contained page."""
-    raw_key, key = key_metric(rows)
-    metrics = [m for m in metric_columns(rows) if not m.startswith("gt.") and not m.endswith("ghost_pixels")]
-    metrics = metrics[:HTML_METRICS]
+    base_key, key = key_metric(rows)
+    metrics = metric_columns(rows)[:HTML_METRICS]
     head = ["#", "input", "report", "status", "frames", "frames/s", "seconds"] + metrics
-    gain = f"gain.{key.split('.')[-1]}" if raw_key else None
+    gain = f"gain.{key.rpartition('.')[2]}" if base_key else None
     if gain:
         head.append(gain)
     head.append("error")
@@ -98,7 +108,7 @@ def to_html(rows: list, info: dict) -> str:
                  _cell(r.get("frames")), _cell(r.get("fps")), _cell(r.get("seconds"))]
         cells += [_cell(m.get(k)) for k in metrics]
         if gain:
-            a, b = m.get(raw_key), m.get(key)
+            a, b = m.get(base_key), m.get(key)
             cells.append(_cell(None if a is None or b is None else round(b - a, 6)))
         cells.append(f"<td class=\"err\">{html.escape(r.get('error') or '')}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -120,7 +130,7 @@ def to_html(rows: list, info: dict) -> str:
 
 
 def _header(name: str) -> str:
-    """A column title, broken after the stream (``stabilized.<br>warp_iou``) to keep columns narrow."""
+    """A column title, broken before its last part (``metrics.stabilized.<br>warp_iou``) to keep columns narrow."""
     stream, dot, metric = name.rpartition(".")
     return f"{html.escape(stream)}.<br>{html.escape(metric)}" if dot else html.escape(name)
 
@@ -153,12 +163,12 @@ def _link_cell(text: str, href: str, title: str = "") -> str:
 
 
 def plot_png(rows: list) -> str:
-    """The plot across inputs as base64 PNG ('' when no input has a metric to plot): raw vs
-    stabilized per input (bars, or a scatter beyond BAR_LIMIT inputs), or the one metric there is."""
-    raw_key, key = key_metric(rows)
+    """The plot across inputs as base64 PNG ('' when no input has the headline figure): the figure
+    beside its baseline per input (bars, or a scatter beyond BAR_LIMIT inputs), or the figure alone."""
+    base_key, key = key_metric(rows)
     if key is None:
         return ""
-    data = [(r["name"], r["metrics"].get(raw_key) if raw_key else None, r["metrics"][key])
+    data = [(r["name"], r["metrics"].get(base_key) if base_key else None, r["metrics"][key])
             for r in rows if key in r.get("metrics", {})]
     if not data:
         return ""
@@ -173,34 +183,34 @@ def plot_png(rows: list) -> str:
         fig = Figure(figsize=(9, min(14.0, 1.6 + 0.3 * n)), dpi=100)
         ax = fig.add_subplot()
         ys = list(range(n))
-        if raw_key:
+        if base_key:
             ax.barh([y - 0.2 for y in ys], [d[1] if d[1] is not None else 0 for d in data], height=0.4,
-                    color="#d9534f", label=raw_key)
+                    color="#d9534f", label=base_key)
             ax.barh([y + 0.2 for y in ys], [d[2] for d in data], height=0.4, color="#2c7fb8", label=key)
             ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
         else:
             ax.barh(ys, [d[2] for d in data], color="#2c7fb8")
         ax.set_yticks(ys, names, fontsize=7 if n > 25 else 9)
         ax.invert_yaxis()            # the lowest first, as in the table
-        ax.set_xlabel(key.split(".")[-1] + (" (raw vs stabilized)" if raw_key else ""))
+        ax.set_xlabel(key.rpartition(".")[2] + (f" ({base_key} vs {key})" if base_key else ""))
     else:
         fig = Figure(figsize=(6.5, 6), dpi=100)
         ax = fig.add_subplot()
-        if raw_key:
+        if base_key:
             xs = [d[1] for d in data if d[1] is not None]
             ys = [d[2] for d in data if d[1] is not None]
             lo, hi = min(xs + ys), max(xs + ys)
             ax.plot([lo, hi], [lo, hi], color="#999", lw=1, label="no change")
             ax.scatter(xs, ys, s=8, color="#2c7fb8", label="one input")
-            ax.set_xlabel(raw_key)
+            ax.set_xlabel(base_key)
             ax.set_ylabel(key)
             ax.legend(loc="lower right", fontsize=8)
         else:
             ax.hist([d[2] for d in data], bins=40, color="#2c7fb8")
             ax.set_xlabel(key)
             ax.set_ylabel("inputs")
-    legend_above = raw_key and n <= BAR_LIMIT
-    ax.set_title(f"{key.split('.')[-1]} per input ({n} inputs)", fontsize=10, pad=18 if legend_above else 6)
+    legend_above = base_key and n <= BAR_LIMIT
+    ax.set_title(f"{key.rpartition('.')[2]} per input ({n} inputs)", fontsize=10, pad=18 if legend_above else 6)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -12,11 +12,12 @@ import os
 import socket
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ...errors import GraphError, Interrupted, NodeError, UserInputError
+from ...options import RunOptions
 from .inputs import BatchInput
 from .plan import DONE, FAILED, write_atomic
 
@@ -35,7 +36,7 @@ class Job:
         folder: the input's output folder (absolute), ``name`` its name under the batch folder.
         sets: the batch's ``--set`` items (before the input's own).
         threads: torch/OpenCV threads for the run, unless the graph sets ``threads:`` itself.
-        run: keyword arguments of ``Graph.run`` (``executor``, ``mode``, ``device``).
+        options: how the graph runs (``executor``, ``mode``, ``device``); ``out`` and ``log`` are the job's.
     """
 
     graph: Any
@@ -45,7 +46,7 @@ class Job:
     name: str
     sets: tuple = ()
     threads: int = 1
-    run: dict = field(default_factory=dict)
+    options: RunOptions = RunOptions()
 
     def overrides(self) -> list:
         return [*self.sets, *self.item.sets, f"vars.{self.input_var}={self.item.value}"]
@@ -55,7 +56,8 @@ def base_row(job: Job) -> dict:
     """A row with the input's identity and nothing measured yet."""
     return {"name": job.name, "input": job.item.value, "sets": list(job.item.sets), "status": "failed",
             "error": "", "frames": 0, "fps": 0.0, "seconds": 0.0, "setup_s": None, "wall_s": 0.0, "metrics": {},
-            "report": "", "warnings": [], "worker": f"{socket.gethostname()}:{os.getpid()}", "finished": ""}
+            "headline": {}, "report": "", "warnings": [], "worker": f"{socket.gethostname()}:{os.getpid()}",
+            "finished": ""}
 
 
 def run_job(job: Job) -> dict:
@@ -80,13 +82,13 @@ def run_job(job: Job) -> dict:
             graph = load(job.graph, set=job.overrides())
             if not graph.spec.threads:
                 graph.spec.threads = {"torch": job.threads, "opencv": job.threads}
-            result = graph.run(out=folder, log=log, **job.run)
+            result = graph.run_with(job.options.but(out=str(folder), log=log))
         for w in caught:
             if issubclass(w.category, UserWarning):
                 log(f"warning: {w.message}")
         stats = result.stats
         row.update(frames=stats["frames"], fps=stats["fps"], seconds=stats["seconds"], setup_s=stats["setup_s"],
-                   metrics=published_metrics(stats.get("results", {})))
+                   metrics=published_metrics(stats.get("results", {})), headline=stats.get("headline") or {})
         if (folder / "report.html").is_file():
             row["report"] = f"{job.name}/report.html"
         if stats.get("interrupted"):
@@ -125,8 +127,8 @@ def one_line(exc: BaseException) -> str:
 
 
 def published_metrics(results: dict) -> dict:
-    """What the graph published, as flat numbers: ``{"stabilized.warp_iou": 0.93, "objective": 0.93}``
-    (the ``metrics`` node's summary loses its ``metrics.`` prefix; text, None and NaN are left out)."""
+    """What the graph published, as flat numbers by their path: ``{"metrics.stabilized.warp_iou": 0.93,
+    "objective": 0.93}`` (text, None and NaN are left out)."""
     flat: dict = {}
 
     def walk(prefix: str, value: Any) -> None:
@@ -137,7 +139,7 @@ def published_metrics(results: dict) -> dict:
             flat[prefix] = round(float(value), 6) if isinstance(value, float) else value
 
     for key, value in results.items():
-        walk("" if key == "metrics" else str(key), value)
+        walk(str(key), value)
     return flat
 
 
