@@ -269,12 +269,16 @@ class Graph:
     def run(self, out: Union[str, Path, None] = None, *, mode: Optional[str] = None, device: Optional[str] = None,
             executor: Optional[str] = None, set: Optional[list] = None, progress: bool = False,
             trace: Optional[str] = None, stats: Optional[str] = None, profile: Optional[str] = None,
-            log=None) -> RunResult:
+            log=None, record: Union[str, Path, None] = None, view: Union[bool, str, None] = None) -> RunResult:
         """Run the graph once. Returns a :class:`RunResult` (``.stats``, ``.results``, ``.summary``);
-        raises GraphError (bad graph) or NodeError (a node failed: node and frame in the message)."""
+        raises GraphError (bad graph) or NodeError (a node failed: node and frame in the message).
+        ``record``: write a Rerun recording (.rrd) of the nodes' taps; ``view``: stream them to a live
+        Rerun viewer (True/``auto``, ``native`` or ``web``; the `view` extra)."""
+        from graphrun.view import observing
         built = self._built(set, mode, device, executor)
-        self.last_result = run_built(built, out_dir=out, trace=trace, stats=stats, profile=profile,
-                                     progress=progress, log=log or _quiet)
+        with observing(record and str(record), view, log=log or _quiet) as (observer, _):
+            self.last_result = run_built(built, out_dir=out, trace=trace, stats=stats, profile=profile,
+                                         progress=progress, log=log or _quiet, observer=observer)
         return self.last_result
 
     def _built(self, overrides, mode, device, executor, extend=None) -> BuiltGraph:
@@ -285,7 +289,8 @@ class Graph:
 
     def iterate(self, outputs: Union[str, list], inputs: Optional[dict] = None, *, out: Union[str, Path, None] = None,
                 mode: Optional[str] = None, device: Optional[str] = None, executor: Optional[str] = None,
-                set: Optional[list] = None, fps: float = 30.0, buffer: int = 8, log=None) -> Iterator[dict]:
+                set: Optional[list] = None, fps: float = 30.0, buffer: int = 8, log=None,
+                record: Union[str, Path, None] = None, view: Union[bool, str, None] = None) -> Iterator[dict]:
         """Run the graph and yield one dict per frame: ``{"index": i, name: value, ...}``.
 
         Args:
@@ -298,6 +303,7 @@ class Graph:
                 numpy images become VideoFrames, numpy maps tensors, as the ports expect.
             fps: frame rate of the fed frames (their pts, realtime pacing).
             buffer: frames held before the graph waits for the consumer.
+            record, view: as for :meth:`run` (a Rerun recording, a live viewer).
 
         Stopping early (``break``) stops the sources, drains the graph and closes every node;
         the run's stats are then in ``self.last_result``.
@@ -323,9 +329,16 @@ class Graph:
                 flat.edges.append(EdgeSpec(node, port, "_iterate", f"o{i}", where="Graph.iterate"))
 
         built = self._built(set, mode, device, executor, extend)
+        from graphrun.view import observing
+        watching = observing(record and str(record), view, log=log or _quiet)
+        observer, _ = watching.__enter__()
         folder = OutputFolder(out) if out is not None else None
-        session = RunSession(built, out_dir=str(folder.staging) if folder else None, log=log or _quiet,
-                             out_display=str(out) if out is not None else None)
+        try:
+            session = RunSession(built, out_dir=str(folder.staging) if folder else None, log=log or _quiet,
+                                 out_display=str(out) if out is not None else None, observer=observer)
+        except BaseException:
+            watching.__exit__(None, None, None)
+            raise
         if folder is not None:
             folder.open()
         done, outcome = object(), {}
@@ -357,6 +370,7 @@ class Graph:
                 if session.errors:
                     folder.note_failure(f"{session.errors[0]}\nframes completed: {session.tracker.completed}")
                 folder.close()
+            watching.__exit__(None, None, None)
             self.last_result = RunResult(outcome.get("stats") or session.summary(), built, str(out) if out else None)
         if "error" in outcome:
             raise outcome["error"]

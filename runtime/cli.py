@@ -49,6 +49,11 @@ def _output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats", help="write the run's figures as JSON to this file")
     p.add_argument("--profile", help="wrap the run in torch.profiler and write its Chrome trace here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--record", metavar="FILE.rrd", help="write a Rerun recording of the run: frames, masks, "
+                   "metrics, node timings (the `view` extra)")
+    p.add_argument("--view", nargs="?", const="auto", choices=("auto", "native", "web"),
+                   help="watch the run live in Rerun: the native viewer where a display exists, else the web "
+                        "viewer on 127.0.0.1 (its URL is printed)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -156,15 +161,26 @@ def main(argv=None) -> int:
 
 
 def _run(graph, args, name: str) -> int:
+    from graphrun.view import observing
+
     from .run import run_built
     from .stats import format_summary
     out = args.out or str(Path("runs") / name)
-    result = run_built(graph, out_dir=out, trace=args.trace, stats=args.stats, profile=args.profile,
-                       progress=not args.quiet)
+    with observing(args.record, args.view, log=_stderr) as (observer, viewer):
+        result = run_built(graph, out_dir=out, trace=args.trace, stats=args.stats, profile=args.profile,
+                           progress=not args.quiet, observer=observer)
     print(format_summary(result.stats))
     print(f"outputs: {out}" + (f"; trace: {args.trace}" if args.trace else "")
           + (f"; profile: {args.profile}" if args.profile else ""))
+    if args.record:
+        print(f"recording: {args.record} (open it with: rerun {args.record})")
+    if viewer is not None:
+        viewer.wait(_stderr)
     return 130 if result.stats.get("interrupted") else 0
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
 
 
 def cmd_run(args) -> int:

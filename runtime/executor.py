@@ -296,6 +296,8 @@ class Segment:
                     vals[slot] = NOTHING if v is None else v
                     if evs is not None:
                         evs[slot] = ev
+                if session.env.observer is not None:
+                    session.env.observer.on_step(r.name, index, pts, r.stats.durations[-1], out)
                 if self.plan[h][2]:
                     session.tracker.terminal_done(index)
             self.step(index, pts, t0, vals, evs, lane.runners, self.n_heads)

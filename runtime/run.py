@@ -101,7 +101,7 @@ def load_graph(source, overrides: Optional[list] = None, mode: Optional[str] = N
 
 def run_built(graph: BuiltGraph, out_dir=None, mode: Optional[str] = None, executor: Optional[str] = None,
               trace: Optional[str] = None, stats: Optional[str] = None, profile: Optional[str] = None,
-              progress: bool = False, log=None) -> RunResult:
+              progress: bool = False, log=None, observer=None) -> RunResult:
     """Run a built graph once. Raises NodeError (a node failed) or Interrupted (stopped twice).
 
     Args:
@@ -109,11 +109,13 @@ def run_built(graph: BuiltGraph, out_dir=None, mode: Optional[str] = None, execu
         trace: path of a Chrome/Perfetto trace (one track per node).
         stats: path of a JSON file with the run's figures.
         profile: path of a torch.profiler Chrome trace, one ``record_function`` range per node call.
+        observer: an Observer (runtime/observe.py) that gets the nodes' taps (``--record``/``--view``);
+            the caller closes it.
     """
     folder = OutputFolder(out_dir) if out_dir is not None else None
     session = RunSession(graph, mode=mode, out_dir=str(folder.staging) if folder else None, executor=executor,
                          trace=trace is not None, profile=bool(profile), progress=progress, log=log,
-                         out_display=str(out_dir) if out_dir is not None else None)
+                         out_display=str(out_dir) if out_dir is not None else None, observer=observer)
     if folder is not None:
         folder.open()
     try:

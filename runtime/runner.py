@@ -33,6 +33,7 @@ class RunEnv:
     trace: Optional[Trace] = None
     profile: bool = False
     uses_cuda: bool = False
+    observer: Any = None             # an Observer (runtime/observe.py) when the run is recorded or viewed
 
     def profile_range(self, name: str):
         if not self.profile:
@@ -126,6 +127,8 @@ class NodeRunner:
             stats.packets += 1
         if self.env.trace is not None:
             self.env.trace.add(self.track, self.name, t, end, index)
+        if self.env.observer is not None:
+            self.env.observer.on_step(self.name, index, pts, end - t, out)
         return out, event
 
     def _plain_step(self):
@@ -133,7 +136,7 @@ class NodeRunner:
         costs one function call and little more)."""
         process, ctx, stats, types, check = self.node.process, self.ctx, self.stats, self._types, self.check
         durations, trace, track, name = stats.durations, self.env.trace, self.track, self.name
-        skip_errors, log = self.skip_errors, self.env.log
+        skip_errors, log, observer = self.skip_errors, self.env.log, self.env.observer
 
         def step(index: int, pts: float, args: dict, events: Optional[dict] = None):
             last = self.last_index
@@ -160,6 +163,8 @@ class NodeRunner:
             stats.packets += 1
             if trace is not None:
                 trace.add(track, name, t, end, index)
+            if observer is not None:
+                observer.on_step(name, index, pts, end - t, out)
             return out, None
 
         return step

@@ -42,7 +42,7 @@ class RunSession:
 
     def __init__(self, graph: BuiltGraph, mode: Optional[str] = None, out_dir: Optional[str] = None,
                  executor: Optional[str] = None, trace: bool = False, profile: bool = False,
-                 progress: bool = False, log=None, out_display: Optional[str] = None):
+                 progress: bool = False, log=None, out_display: Optional[str] = None, observer=None):
         self.graph = graph
         self.mode = mode or graph.spec.mode
         self.executor_kind = executor or graph.spec.executor
@@ -66,7 +66,8 @@ class RunSession:
         self.env = RunEnv(mode=self.mode, out_dir=out_dir,
                           graph_info=graph_info(graph, self.mode, self.executor_kind),
                           log=self.log, trace=Trace() if trace else None, profile=profile,
-                          uses_cuda=any(b.device.startswith("cuda") for b in graph.nodes.values()))
+                          uses_cuda=any(b.device.startswith("cuda") for b in graph.nodes.values()),
+                          observer=observer)
         self.results = self.env.results
         self.lag_frames = graph.lag()          # look-ahead delays the outputs by this many frames
         self.stats = {name: NodeStats(name) for name in graph.nodes}
@@ -80,11 +81,17 @@ class RunSession:
         self.seconds = 0.0
         self.setup_seconds: Optional[float] = None    # from the start of the run until every node is set up
         self._t_start = time.perf_counter()
+        self.observer = observer                # --record / --view: taps and figures to a recorder
+        if observer is not None:
+            observer.attach(self)
+        self.live_figures = None                # realtime: drops and p99 latency on the progress line
 
     # -- what threads call ---------------------------------------------------------------------
     def log(self, msg: str) -> None:
         if self._out_names:
             msg = msg.replace(*self._out_names)
+        if self.observer is not None:
+            self.observer.on_log(msg)
         if self.bar is not None:
             self.bar.write(msg, file=sys.stderr)
         else:
@@ -116,6 +123,8 @@ class RunSession:
     def _tick(self) -> None:
         if self.bar is not None:
             self.bar.update(1)
+            if self.live_figures is not None:
+                self.live_figures.update()
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -131,6 +140,9 @@ class RunSession:
             from tqdm import tqdm
             self.bar = tqdm(total=total, unit="frame", desc=self.graph.spec.name, file=sys.stderr,
                             mininterval=0.5, dynamic_ncols=True, leave=False)
+            if self.mode == "realtime":
+                from .progress import LiveFigures
+                self.live_figures = LiveFigures(self.bar, self.tracker, lambda: self.source_drops)
         restore_signals = self._install_signals()
         restore_threads = self._set_library_threads()
         t_start = self._t_start = time.perf_counter()
