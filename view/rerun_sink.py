@@ -10,13 +10,14 @@ Entities, on two timelines (``frame``: the frame index; ``media_time``: its pts 
   ``run/latency_ms``, ``run/drops``: each completed frame's end-to-end latency, drops so far;
 - ``log``: every line the run logs (warnings as WARN).
 
-Scalars are sent in columns (``send_columns``) every ``FLUSH_S`` seconds (``FLUSH_LIVE_S`` to a viewer): one call per series
-instead of one per value, which is what keeps recording cheap.
+Scalars are sent in columns (``send_columns``) every ``FLUSH_S`` seconds (``FLUSH_LIVE_S`` to a
+viewer): one call per series instead of one per value, which is what keeps recording cheap.
 """
 from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,11 +30,11 @@ JPEG_QUALITY = 75
 FLUSH_S = 10.0             # scalar columns are sent this often to a file (each send is a chunk: ~2.4 kB of overhead)
 FLUSH_LIVE_S = 0.5         # ... and this often when a viewer watches (it stays current)
 LAYER_COLORS = [(255, 64, 64), (64, 160, 255), (64, 255, 96), (255, 200, 0), (200, 80, 255), (0, 230, 230)]
-PTS_KEPT = 8192
+PTS_KEPT = 8192            # frame index -> pts entries kept for the per-frame figures
 # Each chunk Rerun writes carries ~2.4 kB of schema: a file gets few, large chunks (an image per
 # chunk would double its size), a viewer small ones often (it shows the frames as they come).
 FILE_BATCH = {"RERUN_FLUSH_TICK_SECS": "5", "RERUN_FLUSH_NUM_BYTES": str(8 << 20)}
-LIVE_BATCH = {"RERUN_FLUSH_TICK_SECS": "0.1", "RERUN_FLUSH_NUM_BYTES": str(1 << 20)}            # frame index -> pts entries kept for the per-frame figures
+LIVE_BATCH = {"RERUN_FLUSH_TICK_SECS": "0.1", "RERUN_FLUSH_NUM_BYTES": str(1 << 20)}
 
 
 class RerunSink:
@@ -237,7 +238,7 @@ def open_streams(record: Optional[str], viewer) -> list:
 
     from graphrun.runtime.errors import UserInputError
     streams = []
-    recording_id = f"graphrun-{time.strftime('%Y%m%d-%H%M%S')}"
+    recording_id = f"graphrun-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if record is not None:
         path = Path(record)
         if path.is_dir() or not path.parent.is_dir():

@@ -24,6 +24,7 @@ from graphrun.runtime.errors import UserInputError
 HOST = "127.0.0.1"
 START_WAIT = 15.0           # seconds a viewer gets to open its port
 VIEW_MODES = ("auto", "native", "web")
+_web: Optional["Viewer"] = None
 
 
 @dataclass
@@ -69,10 +70,15 @@ def analytics_off_env() -> dict:
     """The environment for a Rerun process with usage analytics off (a config folder of graphrun's)."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "graphrun" / "rerun-config"
     config = cache / "rerun" / "analytics.json"
-    if not config.is_file() or json.loads(config.read_text() or "{}").get("analytics_enabled") is not False:
+    try:
+        current = json.loads(config.read_text())
+    except (OSError, ValueError):
+        current = {}
+    if current.get("analytics_enabled") is not False or "config_file_path" not in current:
         config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(json.dumps({"analytics_enabled": False, "analytics_id": str(uuid.uuid4()),
-                                      "metadata": {}}))
+        config.write_text(json.dumps({"analytics_enabled": False, "analytics_id": str(uuid.uuid4()), "metadata": {},
+                                      "config_file_path": str(config),
+                                      "data_dir_path": str(cache / "analytics-data")}))
     return {**os.environ, "XDG_CONFIG_HOME": str(cache)}
 
 
@@ -116,11 +122,19 @@ def start(mode: str = "auto", say=None) -> Viewer:
             if mode == "native":
                 raise
             say(f"graphrun: warning: {exc}; serving the web viewer instead")
+    global _web
+    if _web is not None and _web.process.poll() is None:
+        return _web                      # one web viewer per process: every run goes to the same page
     web, ws = free_port(), free_port()
     url = f"http://{HOST}:{web}/?url=ws://{HOST}:{ws}"
-    viewer = _start(["--serve-web", "--web-viewer-port", str(web), "--ws-server-port", str(ws)], url)
+    _web = _start(["--serve-web", "--web-viewer-port", str(web), "--ws-server-port", str(ws)], url)
     say(f"graphrun: web viewer: {url}")
-    return viewer
+    return _web
+
+
+def web_viewer() -> Optional[Viewer]:
+    """The web viewer this process serves (None if none runs)."""
+    return _web if _web is not None and _web.process.poll() is None else None
 
 
 def _start(args: list, url: Optional[str]) -> Viewer:
