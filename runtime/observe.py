@@ -20,6 +20,7 @@ the graph. Events (tuples, first item the kind):
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from typing import Optional
 
@@ -41,6 +42,7 @@ class Observer:
         self.dropped = 0
         self.written = 0
         self.error: Optional[BaseException] = None
+        self.cpu_seconds = 0.0          # CPU time of the writer thread (what recording costs off the hot path)
         self._events: deque = deque()
         self._taps: dict = {}
         self._last_index = -1
@@ -95,11 +97,14 @@ class Observer:
         return len(batch)
 
     def _write_loop(self) -> None:
+        t0 = time.thread_time()
         try:
             while not self._stop.is_set():
                 if not self._drain():
                     self._stop.wait(WRITE_EVERY)
+                self.cpu_seconds = time.thread_time() - t0
             self._drain()
+            self.cpu_seconds = time.thread_time() - t0
         except BaseException as exc:  # noqa: BLE001 - reported by close(); the graph goes on
             self.error = exc
             self._events.clear()

@@ -170,3 +170,12 @@ def test_realtime_progress_shows_drops_and_p99(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "drops " in out.stderr and "p99 " in out.stderr
+
+
+def test_iterate_records_too(tmp_path):
+    path = tmp_path / "it.rrd"
+    g = graphrun.load("stabilize", set=["source.frames=6"])
+    masks = [item["stab.mask"] for item in g.iterate("stab.mask", out=tmp_path / "out", record=path)]
+    assert len(masks) == 6
+    rec = dataframe.load_recording(str(path))
+    assert _rows_per_frame(rec, "/video/stab.ghost.mask", "ImageBuffer") == list(range(6))
