@@ -65,8 +65,9 @@ def main() -> None:
     if "dancer" in a.inputs and DANCER.exists():
         inputs.append(("dancer.mp4 640x480", ["source.kind=video_file", f"source.path={DANCER}"]))
     print(f"graphrun {graphrun.__version__}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
-    print("| input | plain fps | --record fps | ratio | recording | per minute of video | dropped |")
-    print("|---|---|---|---|---|---|---|")
+    print("| input | plain fps | --record fps | fps ratio | CPU ms/frame plain | --record | CPU ratio "
+          "| writer thread ms/frame | recording | per minute of video | dropped |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, overrides in inputs:
         runs = {False: [], True: []}
         for _ in range(a.reps):

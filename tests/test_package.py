@@ -39,7 +39,8 @@ def test_wheel_ships_every_file_under_graphs(wheel_names):
 
 
 def test_wheel_ships_every_module_of_runtime_and_nodes(wheel_names):
-    missing = (_checkout_files("runtime", "*.py") | _checkout_files("nodes", "*.py")) - wheel_names
+    missing = (_checkout_files("runtime", "*.py") | _checkout_files("nodes", "*.py")
+               | _checkout_files("view", "*.py")) - wheel_names
     assert not missing, f"modules missing from the wheel (pyproject packages): {sorted(missing)}"
 
 
