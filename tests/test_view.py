@@ -179,3 +179,26 @@ def test_iterate_records_too(tmp_path):
     assert len(masks) == 6
     rec = dataframe.load_recording(str(path))
     assert _rows_per_frame(rec, "/video/stab.ghost.mask", "ImageBuffer") == list(range(6))
+
+
+@pytest.mark.slow
+def test_view_with_a_display_streams_to_the_native_viewer(tmp_path):
+    """Under Xvfb (a display): ``--view`` picks the native viewer, which opens its port on 127.0.0.1
+    and takes the run's stream."""
+    import shutil
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed")
+    code = ("import sys\n"
+            "from graphrun.view import observing\n"
+            "from graphrun.runtime.run import load_graph, run_built\n"
+            "with observing(view=True) as (observer, viewer):\n"
+            "    run_built(load_graph('stabilize', ['source.frames=8']), out_dir=sys.argv[1], observer=observer)\n"
+            "print('viewer', viewer.kind, viewer.tcp, observer.written, observer.dropped)\n"
+            "viewer.stop()\n")
+    out = subprocess.run(["xvfb-run", "-a", sys.executable, "-c", code, str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = next(x for x in out.stdout.splitlines() if x.startswith("viewer "))
+    _, kind, tcp, written, dropped = line.split()
+    assert kind == "native" and tcp.startswith("127.0.0.1:")
+    assert int(written) > 8 * 10 and int(dropped) == 0
