@@ -102,6 +102,16 @@ def test_bad_record_path_is_one_line(tmp_path):
     assert out.stderr.strip().count("\n") == 0 and "--record" in out.stderr
 
 
+def test_record_does_not_overwrite_other_files(tmp_path):
+    other = tmp_path / "notes.txt"
+    other.write_text("mine")
+    out = subprocess.run([sys.executable, "-m", "graphrun", "stabilize", "-q", "--set", "source.frames=2",
+                          "--out", str(tmp_path / "o"), "--record", str(other)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2 and "not overwritten" in out.stderr
+    assert other.read_text() == "mine"
+
+
 def test_without_the_extra_the_error_names_it(tmp_path):
     code = ("import sys; sys.modules['rerun'] = None; from graphrun.runtime.cli import main; "
             f"sys.exit(main(['stabilize', '-q', '--out', {str(tmp_path / 'o')!r}, '--record', 'x.rrd']))")

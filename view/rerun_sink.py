@@ -232,6 +232,11 @@ def _batching(settings: dict):
                 os.environ[k] = v
 
 
+def _is_recording(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(3) == b"RRF"          # rerun's .rrd magic (RRF2 in 0.22)
+
+
 def open_streams(record: Optional[str], viewer) -> list:
     """One recording stream per destination: the ``record`` file, the viewer (``viewer.tcp``)."""
     import rerun as rr
@@ -243,6 +248,8 @@ def open_streams(record: Optional[str], viewer) -> list:
         path = Path(record)
         if path.is_dir() or not path.parent.is_dir():
             raise UserInputError(f"--record {record}: give a file in an existing folder (e.g. run.rrd)")
+        if path.is_file() and path.stat().st_size and not _is_recording(path):
+            raise UserInputError(f"--record {record}: the file exists and is not a Rerun recording (not overwritten)")
         with _batching(FILE_BATCH):
             s = rr.new_recording("graphrun", recording_id=recording_id, make_default=False)
         s.save(str(path))
