@@ -28,7 +28,7 @@ from .node import TAP_KINDS
 
 __all__ = ["Observer", "TAP_KINDS"]
 
-EVENTS_KEPT = 4096      # events waiting for the writer before new ones are dropped
+EVENTS_KEPT = 1024      # events waiting for the writer before new ones are dropped (~50 frames: ~20 per frame)
 WRITE_EVERY = 0.05      # seconds the writer sleeps when there is nothing to write
 CLOSE_WAIT = 30.0       # seconds ``close`` waits for the writer to empty the queue
 
