@@ -31,6 +31,8 @@ from pydantic import BaseModel, ConfigDict
 
 from .types import ANY, PortType
 
+TAP_KINDS = ("image", "segmentation", "scalars")   # how a viewer shows a tapped output (``Node.taps``)
+
 
 class NodeParams(BaseModel):
     """Base of every node's parameter model: unknown fields are errors, assignment is validated."""
@@ -135,6 +137,10 @@ class Node:
             ``lookahead`` overrides it per node). The runtime then calls ``process`` for frame t
             once frames t+1..t+k have arrived, with their inputs in ``ctx.ahead``; everything after
             the node runs k frames later (realtime: a lag of k frames, in the latency figures).
+        taps: what a viewer shows of the node (``--record``/``--view``): output port -> ``image``
+            (a frame), ``segmentation`` (a mask or probability map, drawn over the frames) or
+            ``scalars`` (a number, or a record whose numbers become time series). The runtime
+            hands the values already on those ports to the recorder; nothing else is special-cased.
     """
 
     Params: ClassVar[type[NodeParams]] = NoParams
@@ -144,6 +150,7 @@ class Node:
     inputs: ClassVar[dict[str, Input]] = {}
     outputs: ClassVar[dict[str, Output]] = {}
     kind: ClassVar[str] = ""
+    taps: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -157,6 +164,10 @@ class Node:
                     port = value.name or attr
                     outs[port] = value.named(port)
         cls.inputs, cls.outputs = ins, outs
+        for port, how in cls.taps.items():
+            if port not in outs or how not in TAP_KINDS:
+                raise TypeError(f"{cls.__name__}.taps: {port!r}: {how!r} needs an output port of the node "
+                                f"and one of {', '.join(TAP_KINDS)}")
 
     def __init__(self, params: Optional[NodeParams] = None, **kwargs):
         self.params = params if params is not None else self.Params(**kwargs)

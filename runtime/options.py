@@ -3,7 +3,7 @@ workers and tune hand to the run's lifecycle (:class:`graphrun.runtime.run.Run`)
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,8 @@ class RunOptions:
         profile: path of a torch.profiler Chrome trace, one ``record_function`` range per node call.
         progress: a progress bar on stderr.
         log: where nodes' and the runtime's lines go (default ``print``).
+        observer: an Observer (runtime/observe.py) that gets the nodes' taps (``--record``/``--view``);
+            whoever made it closes it.
     """
 
     set: tuple = ()
@@ -30,6 +32,7 @@ class RunOptions:
     profile: Optional[str] = None
     progress: bool = False
     log: Optional[Callable[[str], None]] = field(default=None, compare=False)
+    observer: Any = field(default=None, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "set", tuple(self.set or ()))

@@ -33,6 +33,7 @@ class RunEnv:
     trace: Optional[Trace] = None
     profile: bool = False
     uses_cuda: bool = False
+    observer: Any = None             # an Observer (runtime/observe.py) when the run is recorded or viewed
 
     def profile_range(self, name: str):
         if not self.profile:
@@ -90,6 +91,7 @@ class NodeRunner:
         ctx, stats, types, check = self.ctx, self.stats, self._types, self.check
         process, placed, plain = self._process, self._process_placed, self.plain
         durations, trace, track, name = stats.durations, self.env.trace, self.track, self.name
+        observer = self.env.observer
         lock = stats.lock if self.built.spec.workers > 1 else None     # runners of one node share its stats
         skip_error = self._skip_error
 
@@ -124,6 +126,8 @@ class NodeRunner:
                     stats.packets += 1
             if trace is not None:
                 trace.add(track, name, t, end, index)
+            if observer is not None:
+                observer.on_step(name, index, pts, end - t, out)
             return out, event
 
         return step

@@ -69,7 +69,8 @@ class RunSession:
         self.env = RunEnv(mode=self.mode, out_dir=staging,
                           graph_info=graph_info(graph, self.mode, executor.name),
                           log=self.log, trace=Trace() if options.trace else None, profile=bool(options.profile),
-                          uses_cuda=any(b.device.startswith("cuda") for b in graph.nodes.values()))
+                          uses_cuda=any(b.device.startswith("cuda") for b in graph.nodes.values()),
+                          observer=options.observer)
         self.results = self.env.results
         self.lag_frames = graph.lag()          # look-ahead delays the outputs by this many frames
         self.stats = {name: NodeStats(name) for name in graph.nodes}
@@ -83,11 +84,22 @@ class RunSession:
         self.seconds = 0.0
         self.setup_seconds: Optional[float] = None    # from the start of the run until every node is set up
         self._t_start = time.perf_counter()
+        self.observer = options.observer        # --record / --view: taps and figures to a recorder
+        if self.observer is not None:
+            self.observer.attach(self)
+        self.live_figures = None                # realtime: drops and p99 latency on the progress line
+
+    @property
+    def source_drops(self) -> int:
+        """Frames refused at the sources so far (the executor's counter)."""
+        return self.executor.source_drops
 
     # -- what threads call ---------------------------------------------------------------------
     def log(self, msg: str) -> None:
         if self._out_names:
             msg = msg.replace(*self._out_names)
+        if self.observer is not None:
+            self.observer.on_log(msg)
         if self.bar is not None:
             self.bar.write(msg, file=sys.stderr)
         else:
@@ -117,6 +129,8 @@ class RunSession:
     def _tick(self) -> None:
         if self.bar is not None:
             self.bar.update(1)
+            if self.live_figures is not None:
+                self.live_figures.update()
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -132,6 +146,9 @@ class RunSession:
             from tqdm import tqdm
             self.bar = tqdm(total=total, unit="frame", desc=self.graph.spec.name, file=sys.stderr,
                             mininterval=0.5, dynamic_ncols=True, leave=False)
+            if self.mode == "realtime":
+                from .progress import LiveFigures
+                self.live_figures = LiveFigures(self.bar, self.tracker, lambda: self.source_drops)
         restore_signals = self._install_signals()
         restore_threads = self._set_library_threads()
         t_start = self._t_start = time.perf_counter()

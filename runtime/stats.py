@@ -37,6 +37,7 @@ class NodeStats:
         self.queue_sum = 0
         self.queue_samples = 0
         self.queue_max = 0
+        self.queue_now = 0               # the latest depth sampled (a viewer's queue-fill series)
         self.lock = threading.Lock()
         self._dropped_sum, self._dropped_n = 0.0, 0     # durations decimated away (see ``compact``)
 
@@ -50,6 +51,7 @@ class NodeStats:
     def sample_queue(self, depth: int) -> None:
         self.queue_sum += depth
         self.queue_samples += 1
+        self.queue_now = depth
         if depth > self.queue_max:
             self.queue_max = depth
 
@@ -84,6 +86,7 @@ class FrameTracker:
         self.on_done = on_done
         self.gone: set = set()           # indices dropped anywhere (recent ones): look-ahead stops waiting
         self.on_gone = None              # called after each such index (wakes the look-ahead threads)
+        self.on_latency = None           # called with (index, seconds) as each frame completes (an Observer)
 
     def admit(self, index: int, t0: float) -> None:
         with self.lock:
@@ -107,6 +110,8 @@ class FrameTracker:
             self.completed += 1
             if len(self.latencies) > SAMPLES_KEPT:
                 decimate(self.latencies)
+        if self.on_latency is not None:
+            self.on_latency(index, now - t0)
         if self.on_done:
             self.on_done()
 

@@ -171,6 +171,7 @@ class Worker:
         live = list(range(plan.n_sources))
         index = -1
         tracker, stats = state.tracker, state.stats
+        observer = state.env.observer
         while live and not state.stop.is_set() and not state.draining.is_set():
             got, pts = [], None
             t_pull = time.perf_counter()
@@ -206,6 +207,8 @@ class Worker:
                 r.stats.packets += 1
                 r.ctx.index, r.ctx.pts, r.last_index = index, pts, index
                 self._write(h, out, r.mark())
+                if observer is not None:
+                    observer.on_step(r.name, index, pts, r.stats.durations[-1], out)
                 if plan.steps[h].terminal:
                     tracker.terminal_done(index)
             self.step(index, pts, plan.n_sources)

@@ -106,6 +106,7 @@ class Metrics(Node):
     info = Input(RECORD, optional=True, doc="per-frame values to store (threshold, confidence, ...)")
     info2 = Input(RECORD, optional=True, doc="more per-frame values to store")
     record = Output(RECORD, doc="this frame's metrics record (a line of metrics.jsonl)")
+    taps = {"record": "scalars"}  # what --record/--view show
     stateless = False
 
     class Params(NodeParams):

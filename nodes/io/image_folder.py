@@ -54,6 +54,7 @@ class ImageFolder(Source):
     """
 
     frame = Output(FRAME, doc="VideoFrame: HxWx3 uint8 RGB, name = file stem")
+    taps = {"frame": "image"}  # what --record/--view show
 
     class Params(ImageParams):
         path: str = Field(..., description="folder of images", json_schema_extra={"input": "folder"})

@@ -33,6 +33,7 @@ class Camera(Source):
 
     live = True
     frame = Output(FRAME, doc="VideoFrame: HxWx3 uint8 RGB; name = frame count")
+    taps = {"frame": "image"}  # what --record/--view show
 
     class Params(ImageParams):
         device: Union[int, str] = Field(0, description="camera index (0 = first) or a device path (/dev/video0)")
@@ -115,6 +116,7 @@ class StreamURL(Source):
 
     live = True
     frame = Output(FRAME, doc="VideoFrame: HxWx3 uint8 RGB; name = frame count")
+    taps = {"frame": "image"}  # what --record/--view show
 
     class Params(ImageParams):
         url: str = Field(..., description="stream URL (rtsp://, http://, udp://, rtmp://, file path)")

@@ -54,6 +54,7 @@ class MaskFolder(Node):
     frame = Input(FRAME, doc="the frame whose name selects the file")
     prob = Output(PROB_MAP, doc="float32 HxW in [0,1] (0/1 for binary masks)")
     mask = Output(MASK, doc="bool HxW: binary mask, or prob >= threshold")
+    taps = {"mask": "segmentation"}  # what --record/--view show
     stateless = True
 
     class Params(NodeParams):

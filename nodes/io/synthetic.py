@@ -227,6 +227,7 @@ class SyntheticScene(Source):
     frame = Output(FRAME, doc="RGB frame, name = %05d of the index")
     gt = Output(MASK, doc="exact ground-truth mask: union of the visible moving objects")
     background = Output(FRAME, doc="clean plate: the empty scene (no objects, flicker or noise), same every frame")
+    taps = {"frame": "image", "gt": "segmentation"}  # what --record/--view show
 
     class Params(NodeParams):
         seed: int = Field(0, description="random seed: background, textures, flicker and noise")

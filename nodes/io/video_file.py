@@ -25,6 +25,7 @@ class VideoFile(Source):
     """
 
     frame = Output(FRAME, doc="VideoFrame: HxWx3 uint8 RGB (numpy, or torch with as_tensor)")
+    taps = {"frame": "image"}  # what --record/--view show
 
     class Params(ImageParams):
         path: str = Field(..., description="video file (mp4, mkv, avi, mov, ...)", json_schema_extra={"input": "file"})

@@ -46,6 +46,7 @@ class BgSubtract(Node):
     background = Input(FRAME, optional=True, doc="clean plate: the scene without objects (read at frame 0)")
     prob = Output(PROB_MAP, doc="soft foreground probability")
     score = Output(SCALAR, doc="confidence in [0,1]; 0 when no foreground")
+    taps = {"prob": "segmentation", "score": "scalars"}  # what --record/--view show
     stateless = False
 
     class Params(NodeParams):

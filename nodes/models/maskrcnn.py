@@ -56,6 +56,7 @@ class MaskRCNN(Node):
     prob = Output(PROB_MAP, doc="soft mask of the chosen instance; zeros if none")
     score = Output(SCALAR, doc="detection score of the chosen instance; 0 if none")
     instances = Output(INSTANCES, doc="all detections above score_threshold (every class)")
+    taps = {"prob": "segmentation", "score": "scalars"}  # what --record/--view show
     stateless = False
     devices = ("cpu", "cuda")
 

@@ -56,6 +56,7 @@ class MediaPipePerson(Node):
     frame = Input(FRAME, doc="video frame (RGB)")
     prob = Output(PROB_MAP, doc="person probability per pixel, the frame's size")
     score = Output(SCALAR, doc="confidence in [0,1]; 0 when no person is found")
+    taps = {"prob": "segmentation", "score": "scalars"}  # what --record/--view show
     stateless = False
 
     class Params(NodeParams):

@@ -34,6 +34,7 @@ class AntiGhost(Node):
     mask_out = Output(MASK, doc="mask without ghosts", name="mask")
     prob_out = Output(PROB_MAP, doc="stabilized probability map (feed it back through a back edge)", name="prob")
     info = Output(RECORD, doc="{confidence, miss_streak}")
+    taps = {"mask": "segmentation"}  # what --record/--view show
     devices = ("cpu", "cuda")
 
     class Params(NodeParams):

@@ -35,6 +35,7 @@ from ..spec import EdgeSpec, GraphSpec, NodeSpec
 from ..subgraph import describe as describe_subgraph
 from ..subgraph import resolve_port
 from ..types import ANY
+from .view import observing
 
 
 @dataclass(frozen=True)
@@ -269,13 +270,16 @@ class Graph:
     def run(self, out: Union[str, Path, None] = None, *, mode: Optional[str] = None, device: Optional[str] = None,
             executor: Optional[str] = None, set: Optional[list] = None, progress: bool = False,
             trace: Optional[str] = None, stats: Optional[str] = None, profile: Optional[str] = None,
-            log=None) -> RunResult:
+            log=None, record: Union[str, Path, None] = None, view: Union[bool, str, None] = None) -> RunResult:
         """Run the graph once. Returns a :class:`RunResult` (``.stats``, ``.results``, ``.summary``);
         raises GraphError (bad graph) or NodeError (a node failed: node and frame in the message).
-        The keywords are those of :class:`~graphrun.runtime.options.RunOptions` (``run_with`` takes one)."""
-        return self.run_with(RunOptions(set=tuple(set or ()), mode=mode, device=device, executor=executor,
-                                        out=out, trace=trace, stats=stats, profile=profile, progress=progress,
-                                        log=log))
+        The keywords are those of :class:`~graphrun.runtime.options.RunOptions` (``run_with`` takes one);
+        ``record``: write a Rerun recording (.rrd) of the nodes' taps; ``view``: stream them to a live
+        Rerun viewer (True/``auto``, ``native`` or ``web``; the `view` extra)."""
+        options = RunOptions(set=tuple(set or ()), mode=mode, device=device, executor=executor, out=out,
+                             trace=trace, stats=stats, profile=profile, progress=progress, log=log)
+        with observing(record and str(record), view, log=log or _quiet) as (observer, _):
+            return self.run_with(options.but(observer=observer))
 
     def run_with(self, options: RunOptions) -> RunResult:
         """Run the graph once with ``options`` (its ``log`` defaults to warnings and errors only)."""
@@ -296,7 +300,8 @@ class Graph:
 
     def iterate(self, outputs: Union[str, list], inputs: Optional[dict] = None, *, out: Union[str, Path, None] = None,
                 mode: Optional[str] = None, device: Optional[str] = None, executor: Optional[str] = None,
-                set: Optional[list] = None, fps: float = 30.0, buffer: int = 8, log=None) -> Iterator[dict]:
+                set: Optional[list] = None, fps: float = 30.0, buffer: int = 8, log=None,
+                record: Union[str, Path, None] = None, view: Union[bool, str, None] = None) -> Iterator[dict]:
         """Run the graph and yield one dict per frame: ``{"index": i, name: value, ...}``.
 
         Args:
@@ -309,13 +314,15 @@ class Graph:
                 numpy images become VideoFrames, numpy maps tensors, as the ports expect.
             fps: frame rate of the fed frames (their pts, realtime pacing).
             buffer: frames held before the graph waits for the consumer.
+            record, view: as for :meth:`run` (a Rerun recording, a live viewer).
 
         Stopping early (``break``) stops the sources, drains the graph and closes every node;
         the run's stats are then in ``self.last_result``.
         """
         options = RunOptions(set=tuple(set or ()), mode=mode, device=device, executor=executor, out=out,
                              log=log or _quiet)
-        return self.iterate_with(outputs, inputs, options, fps=fps, buffer=buffer)
+        with observing(record and str(record), view, log=log or _quiet) as (observer, _):
+            yield from self.iterate_with(outputs, inputs, options.but(observer=observer), fps=fps, buffer=buffer)
 
     def iterate_with(self, outputs: Union[str, list], inputs: Optional[dict], options: RunOptions, *,
                      fps: float = 30.0, buffer: int = 8) -> Iterator[dict]:

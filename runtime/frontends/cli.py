@@ -17,7 +17,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from ..errors import GraphError, Interrupted, NodeError, UserInputError, without_errno
 from .weights import add_parser as add_weights_parser
@@ -63,6 +63,11 @@ def _output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats", help="write the run's figures as JSON to this file")
     p.add_argument("--profile", help="wrap the run in torch.profiler and write its Chrome trace here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--record", metavar="FILE.rrd", help="write a Rerun recording of the run: frames, masks, "
+                   "metrics, node timings (the `view` extra)")
+    p.add_argument("--view", nargs="?", const="auto", choices=("auto", "native", "web"),
+                   help="watch the run live in Rerun: the native viewer where a display exists, else the web "
+                        "viewer on 127.0.0.1 (its URL is printed)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -180,22 +185,32 @@ def run_options(args) -> RunOptions:
                       progress=not getattr(args, "quiet", True))
 
 
-def _run(graph, options, name: str) -> int:
+def _run(graph, options, name: str, record: Optional[str] = None, view: Optional[str] = None) -> int:
     from ..run import run_built
     from ..stats import format_summary
+    from .view import observing
     options = options.but(out=options.out or str(Path("runs") / name))
-    result = run_built(graph, options)
+    with observing(record, view, log=_stderr) as (observer, viewer):
+        result = run_built(graph, options.but(observer=observer))
     print(format_summary(result.stats))
     print(f"outputs: {options.out}" + (f"; trace: {options.trace}" if options.trace else "")
           + (f"; profile: {options.profile}" if options.profile else ""))
+    if record:
+        print(f"recording: {record} (open it with: rerun {record})")
+    if viewer is not None:
+        viewer.wait(_stderr)
     return 130 if result.stats.get("interrupted") else 0
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
 
 
 def cmd_run(args) -> int:
     from ..run import load_built
     options = run_options(args)
     graph = load_built(args.graph, options)
-    return _run(graph, options, graph.spec.name)
+    return _run(graph, options, graph.spec.name, args.record, args.view)
 
 
 def cmd_launch(args) -> int:
@@ -207,7 +222,7 @@ def cmd_launch(args) -> int:
         print(g.to_yaml(), end="")
         return 0
     options = run_options(args)
-    return _run(g.build(options.mode, options.device, options.executor), options, "launch")
+    return _run(g.build(options.mode, options.device, options.executor), options, "launch", args.record, args.view)
 
 
 def cmd_batch(args) -> int:
