@@ -21,14 +21,15 @@ from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, MASK, RECORD, TENSOR
 
 from ..common import GT_COLOR, RAW_COLOR, STAB_COLOR, iou, mask_to_float, needs_out, tint, to_numpy, write_atomic
-from ..common.alerts import os_words, warnings_of
+from ..common.alerts import alerts_of, os_words
 from ..common.size import SizeWatch, size_text
 from ..common.timing import FrameClock
 from . import run_info
-from .checks import Agreement
+from .checks import Agreement, judge
 from .gallery import Gallery
 from .glossary import COLUMNS, EXPLAIN, SUMMARY_ROWS
 from .series import SeriesSet
+from .verdict import judge_run, next_steps
 
 STREAMS = ("raw", "stabilized", "gt")
 MAX_SIZE_CHANGES = 10
@@ -85,6 +86,9 @@ class Report(Node):
         title: str = Field("", description="page title (default: the input's name and the graph's)")
         metrics_file: str = Field("metrics.json", description="metrics summary file inside --out")
         gallery_size: int = Field(4, ge=0, le=50, description="frames in each gallery row")
+        gallery_skip: int = Field(5, ge=0, le=100_000,
+                                  description="first frames the gallery never shows (the segmenter's and the "
+                                              "stabilizer's warm-up)")
         thumb_width: int = Field(320, ge=32, le=2048, description="width of the gallery thumbnails")
         max_points: int = Field(1000, ge=10, le=100_000,
                                 description="points per curve kept (frames are merged beyond twice this)")
@@ -93,7 +97,7 @@ class Report(Node):
     def setup(self, ctx) -> None:
         self.out = needs_out(ctx, "report")
         self.series = SeriesSet(self.params.max_points)
-        self.gallery = Gallery(self.params.gallery_size, self.params.thumb_width)
+        self.gallery = Gallery(self.params.gallery_size, self.params.thumb_width, self.params.gallery_skip)
         self.agree = Agreement()
         self.clock = FrameClock()
         self.sizes = SizeWatch("consecutive measures and gallery neighbours restart")
@@ -140,7 +144,7 @@ class Report(Node):
             self.prev[s] = m
         self.series.add("stabilized", "fidelity", index, self.agree.add(raw, stab))
         if isinstance(info, dict):
-            for k in ("threshold", "confidence", "miss_streak"):
+            for k in ("threshold", "area", "target_area", "confidence", "miss_streak"):
                 if k in info:
                     self.series.add("info", k, index, info[k])
 
@@ -148,18 +152,33 @@ class Report(Node):
     def finish(self, ctx) -> None:
         metrics, note = self._load_metrics()
         run = metrics.get("run") if isinstance(metrics, dict) and isinstance(metrics.get("run"), dict) else {}
-        warnings = list(run.get("warnings") or []) + warnings_of(ctx)
-        if not metrics:
-            warnings += self.agree.warnings()
-        warnings = list(dict.fromkeys(str(w) for w in warnings))
+        alerts = self._alerts(ctx, run, metrics)
         try:
             plots = self._plots()
             gallery = self._gallery()
-            page = self._html(ctx, metrics, run, note, warnings, plots, gallery)
+            page = self._html(ctx, metrics, run, note, alerts, plots, gallery)
             write_atomic(self.out / "report.html", page)
         except OSError as exc:
             raise UserInputError(f"report '{ctx.name}': cannot write into {self.out}: {os_words(exc)}") from None
         ctx.log(f"{ctx.name}: wrote {self.out / 'report.html'} ({len(plots)} plots, {len(gallery)} gallery images)")
+
+    def _alerts(self, ctx, run: dict, metrics) -> list[dict]:
+        """Every warning of the run, structured (checks.py / alerts.py), each once: those in metrics.json,
+        then those published since; without metrics.json the checks on the report's own counts."""
+        found = [a for a in run.get("alerts") or [] if isinstance(a, dict)]
+        found += [{"code": "node_warning", "message": str(w)} for w in run.get("warnings") or []
+                  if isinstance(w, str)]                        # a metrics.json without structured alerts
+        found += alerts_of(ctx)
+        if not metrics:
+            found += [{"code": a.code, "node": ctx.name, "message": a.message, "value": a.value, "limit": a.limit}
+                      for a in judge({}, self.agree)]
+        seen, out = set(), []
+        for a in found:
+            msg = str(a.get("message", ""))
+            if msg and msg not in seen:
+                seen.add(msg)
+                out.append(a)
+        return out
 
     def _load_metrics(self):
         name = self.params.metrics_file
@@ -218,25 +237,52 @@ class Report(Node):
             fig.tight_layout()
             fig.savefig(pdir / f"{fname}.png")
             written.append((f"plots/{fname}.png", title))
-        state = [(k, lbl) for k, lbl in (("threshold", "adaptive threshold"), ("confidence", "confidence"),
-                                          ("miss_streak", "miss streak (frames)"))
-                 if self.series.get("info", k) is not None]
+        state, fixed = self._state_panels()
         if state:
             fig = Figure(figsize=(8, 1.0 + 1.4 * len(state)), dpi=100)
             FigureCanvasAgg(fig)
             axes = fig.subplots(len(state), 1, sharex=True, squeeze=False)[:, 0]
-            for ax, (k, lbl) in zip(axes, state):
-                x, mean, _, _ = self.series.get("info", k).arrays()
-                ax.plot(x, mean, color=colors["stabilized"], lw=1.4,
-                        drawstyle="steps-mid" if k == "miss_streak" else None)
+            for ax, (keys, lbl) in zip(axes, state):
+                for k in keys:
+                    x, mean, _, _ = self.series.get("info", k).arrays()
+                    target = k == "target_area"
+                    ax.plot(x, mean, color=colors["gt" if target else "stabilized"], lw=1.0 if target else 1.4,
+                            ls="--" if target else "-", label={"area": "area kept", "target_area": "target"}.get(k),
+                            drawstyle="steps-mid" if k == "miss_streak" else None)
+                if len(keys) > 1:
+                    ax.legend(fontsize=7, loc="best")
                 ax.set_ylabel(lbl, fontsize=8)
                 ax.grid(alpha=0.3)
-            axes[0].set_title("Stabilizer state over time", fontsize=10)
+            axes[0].set_title("Stabilizer state over time" + (f" (threshold fixed at {fixed:g}: lo = hi)"
+                                                              if fixed is not None else ""), fontsize=10)
             axes[-1].set_xlabel("frame")
             fig.tight_layout()
             fig.savefig(pdir / "state.png")
             written.append(("plots/state.png", "Stabilizer state over time"))
         return written
+
+    def _state_panels(self) -> tuple[list[tuple[tuple[str, ...], str]], Optional[float]]:
+        """The stabilizer-state panels ((info keys, y label)) and the threshold when it never moved.
+
+        A fixed threshold (lo = hi) is a flat line: its panel gives way to the one that shows what the
+        threshold does, the area it keeps against the area it aims at (``area``, ``target_area``)."""
+        have = {k for k in ("threshold", "area", "target_area", "confidence", "miss_streak")
+                if self.series.get("info", k) is not None}
+        fixed = None
+        if "threshold" in have:
+            _, _, lo, hi = self.series.get("info", "threshold").arrays()
+            if np.isfinite(lo).any() and np.nanmin(lo) == np.nanmax(hi):
+                fixed = float(np.nanmin(lo))
+        panels = []
+        if "threshold" in have and fixed is None:
+            panels.append((("threshold",), "adaptive threshold"))
+        if "area" in have:
+            panels.append((tuple(k for k in ("area", "target_area") if k in have), "area (working px)"))
+        panels += [((k,), lbl) for k, lbl in (("confidence", "confidence"), ("miss_streak", "miss streak (frames)"))
+                   if k in have]
+        if fixed is not None and not any("area" in keys for keys, _ in panels):
+            panels.insert(0, (("threshold",), "threshold (fixed)"))
+        return panels, fixed
 
     # -- gallery --------------------------------------------------------------------------
     def _gallery(self) -> list[tuple[str, str, str]]:
@@ -297,7 +343,7 @@ class Report(Node):
                 rows.append((f"parameters of {esc(who)}", esc(", ".join(f"{k}={v}" for k, v in flat))))
         return rows
 
-    def _html(self, ctx, metrics, run, note, warnings, plots, gallery) -> str:
+    def _html(self, ctx, metrics, run, note, alerts, plots, gallery) -> str:
         p = self.params
         esc = html.escape
         title = p.title or run_info.report_title(ctx)
@@ -311,7 +357,13 @@ class Report(Node):
                  ".partial{background:#fde8e8;border-left:4px solid #d03030;padding:8px 12px}"
                  "dt{font-weight:bold;margin-top:6px}dd{margin-left:18px}"
                  "figure{margin:10px 0}figcaption{font-size:0.9em;color:#555}"
-                 ".raw{color:#d04010}.stab{color:#189040}.gt{color:#2060d0}</style></head><body>",
+                 ".raw{color:#d04010}.stab{color:#189040}.gt{color:#2060d0}"
+                 ".verdict{border:1px solid #ccc;border-left:6px solid #888;padding:6px 16px;margin:12px 0}"
+                 ".verdict.improved{border-left-color:#189040}.verdict.worse{border-left-color:#d03030}"
+                 ".verdict.mixed,.verdict.unchanged{border-left-color:#f0a020}"
+                 ".verdict .headline{font-size:1.15em}.verdict h3{margin:10px 0 4px;font-size:1em}"
+                 ".verdict ul{margin:2px 0}code{background:#f3f3f3;padding:1px 4px;word-break:break-all}"
+                 "</style></head><body>",
                  f"<h1>{esc(title)}</h1>"]
         interrupted = run.get("interrupted", ctx.interrupted)
         if interrupted:
@@ -320,9 +372,7 @@ class Report(Node):
             of = f" of {expected}" if expected else ""
             parts.append(f"<p class='partial'><b>Partial run: {done}{of} frames.</b> The run was stopped early; "
                          f"every figure below covers those frames only.</p>")
-        if warnings:
-            parts.append("<div class='note'><b>Warnings</b><ul>"
-                         + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>")
+        parts.append(self._verdict(ctx, metrics, alerts))
         parts.append("<p><span class='raw'>raw</span> = the per-frame segmenter, <span class='stab'>stabilized</span> "
                      "= after temporal stabilization, <span class='gt'>ground truth</span> where available.</p>")
         if note:
@@ -330,6 +380,9 @@ class Report(Node):
         parts.append("<h2>Settings</h2><table class='settings'>"
                      + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in self._settings(ctx, run))
                      + "</table>")
+        speed = self._speed(ctx)
+        if speed:
+            parts.append(speed)
         parts.append("<h2>Summary</h2>")
         parts.append(self._summary_table(metrics))
         if p.video:
@@ -352,6 +405,97 @@ class Report(Node):
                     parts.append(f"<figure><img src='{esc(src)}'><figcaption>{cap}</figcaption></figure>")
         parts.append("</body></html>")
         return "\n".join(parts)
+
+    def _verdict(self, ctx, metrics, alerts: list[dict]) -> str:
+        """The box at the top: what changed and by how much, what limits trust, what to do next."""
+        esc = html.escape
+        summary = metrics.get("summary") if isinstance(metrics, dict) else None
+        has_gt = self.has_gt or bool(isinstance(summary, dict) and isinstance(summary.get("gt"), dict))
+        if not isinstance(summary, dict):
+            summary = self._own_summary()
+        v = judge_run(summary, alerts, has_gt)
+        steps = next_steps(v, alerts, ctx.graph or {}, run_info.run_inputs(ctx), has_gt)
+        label = {"improved": "Improved", "worse": "Worse", "mixed": "Mixed", "unchanged": "No clear change"}[v.label]
+        if v.trust and v.label == "improved":
+            label += ", with warnings"
+        out = [f"<div class='verdict {v.label}'><h2>Verdict: {esc(label)}</h2>",
+               f"<p class='headline'>{esc(v.headline)}</p>"]
+        if v.changes:
+            out.append("<h3>Raw &rarr; stabilized</h3><ul>" + "".join(f"<li>{esc(c)}</li>" for c in v.changes)
+                       + "</ul>")
+        if alerts:
+            out.append("<h3>What limits trust</h3><ul>"
+                       + "".join(f"<li>{esc(self._short(a))}</li>" for a in alerts) + "</ul>")
+        else:
+            out.append("<h3>What limits trust</h3><p>No warning: the stabilized masks stay close to the "
+                       "segmenter's, without lag, and no stability figure got worse.</p>")
+        speed = self._speed_line(ctx)
+        if speed:
+            out.append(f"<h3>Speed</h3><p>{esc(speed)}</p>")
+        out.append("<h3>Next step</h3><ul>" + "".join(
+            f"<li>{esc(text)}" + (f": <code>{esc(cmd)}</code>" if cmd else "") + "</li>" for text, cmd in steps)
+                   + "</ul></div>")
+        return "\n".join(out)
+
+    @staticmethod
+    def _short(alert: dict) -> str:
+        """An alert's message without the name of the node that raised it (``out.metrics: ...``)."""
+        msg, node = str(alert.get("message", "")), alert.get("node")
+        return msg[len(node) + 2:] if isinstance(node, str) and msg.startswith(f"{node}: ") else msg
+
+    def _own_summary(self) -> dict:
+        """Without metrics.json: the raw and stabilized means of the report's own curves (consecutive IoU, J)."""
+        out = {}
+        for s in ("raw", "stabilized"):
+            col = {}
+            for key, name in (("iou_prev", "consecutive_iou"), ("J", "J")):
+                series = self.series.get(s, key)
+                if series is not None:
+                    _, mean, _, _ = series.arrays()
+                    if np.isfinite(mean).any():
+                        col[name] = float(np.nanmean(mean))
+            out[s] = col
+        return out
+
+    def _speed_line(self, ctx) -> str:
+        """``374 frames in 21.1 s = 17.7 fps (...)`` from the run's figures; "" outside a graph run."""
+        st = ctx.run_stats or {}
+        frames, seconds = st.get("frames"), _num(st.get("seconds"))
+        if not frames or not seconds or not math.isfinite(seconds) or seconds <= 0:
+            return ""
+        text = f"{frames} frames in {seconds:.1f} s = {frames / seconds:.1f} fps"
+        setup = _num(st.get("setup_s"))
+        if math.isfinite(setup) and 0 < setup < seconds:
+            text += f" ({setup:.1f} s of setup included: {frames / (seconds - setup):.1f} fps after it)"
+        how = ", ".join(str(x) for x in (st.get("mode"), st.get("executor") and f"{st['executor']} executor",
+                                          st.get("threads") and f"{st['threads']} threads") if x)
+        text += f"; {how}" if how else ""
+        nodes = st.get("nodes") if isinstance(st.get("nodes"), dict) else {}
+        slow = sorted(((n, d) for n, d in nodes.items() if isinstance(d, dict) and _num(d.get("mean_ms")) > 0),
+                      key=lambda t: -_num(t[1].get("mean_ms")))[:3]
+        if slow:
+            text += "; slowest nodes: " + ", ".join(f"{n} {_num(d.get('mean_ms')):.1f} ms/frame" for n, d in slow)
+        return text
+
+    def _speed(self, ctx) -> str:
+        """The Speed section: every node's time per frame, slowest first."""
+        st = ctx.run_stats or {}
+        nodes = st.get("nodes") if isinstance(st.get("nodes"), dict) else {}
+        rows = sorted(((n, d) for n, d in nodes.items() if isinstance(d, dict) and np.isfinite(_num(d.get("mean_ms")))),
+                      key=lambda t: -_num(t[1].get("total_s")))
+        if not rows:
+            return ""
+        esc = html.escape
+        out = [f"<h2>Speed</h2><p>{esc(self._speed_line(ctx))}.</p>",
+               "<table><tr><th>node</th><th>kind</th><th>thread</th><th>mean ms/frame</th><th>p99 ms</th>"
+               "<th>total s</th></tr>"]
+        for n, d in rows:
+            out.append(f"<tr><td>{esc(n)}</td><td>{esc(str(d.get('kind', '')))}</td>"
+                       f"<td>{esc(str(d.get('thread', '')))}</td><td>{_fmt(d.get('mean_ms'))}</td>"
+                       f"<td>{_fmt(d.get('p99_ms'))}</td><td>{_fmt(d.get('total_s'))}</td></tr>")
+        out.append("</table><p style='font-size:0.9em;color:#555'>Each node's own calls; nodes on different threads "
+                   "run at the same time, so their times add up to more than the run's.</p>")
+        return "\n".join(out)
 
     def _summary_table(self, metrics) -> str:
         summary = metrics.get("summary") if isinstance(metrics, dict) else None
