@@ -9,11 +9,14 @@ flickers), so the stabilized masks are compared with the raw masks of the same f
 * ``low_fidelity``: mean IoU(stabilized, raw) below ``min_fidelity``;
 * ``empty_stabilized``: the stabilized mask empty on more than ``max_empty`` of the frames where
   the raw mask is not;
-* ``area_inflated``: the stabilized masks more than ``max_area_ratio`` times the raw masks' area;
+* ``area_inflated`` / ``area_shrunk``: the stabilized masks more than ``max_area_ratio`` times,
+  or less than ``min_area_ratio`` times, the raw masks' area (summed over the frames where the
+  raw mask is not empty);
 * ``lag_share``: lag (stabilized mask that neither the segmenter nor the motion explains, see
   lag.py) on more than ``max_lag_share`` of the frames judged;
-* ``stability_worse``: a stability figure more than ``max_stability_loss`` (relative) worse than
-  the raw masks' (area CV or flipped pixels higher, flow-warped IoU lower);
+* ``stability_worse``: a flicker figure more than ``max_stability_loss`` (relative) worse than the
+  raw masks' (flipped pixels higher, flow-warped IoU lower), or the area CV more than
+  ``max_area_cv_rise`` (relative) higher;
 * ``frames_worse_than_raw``: frames whose stabilized J is far below the raw J (counted by the
   metrics node when it has ground truth and the figure).
 
@@ -42,8 +45,9 @@ CODES = {  # code: what it means (the stable part of a warning: batch and script
     "low_fidelity": "the stabilized masks agree little with the raw ones (mean IoU with the raw mask)",
     "empty_stabilized": "the stabilized mask is empty on many frames where the raw mask is not",
     "area_inflated": "the stabilized masks are much larger than the raw ones",
+    "area_shrunk": "the stabilized masks keep a small part of the raw masks' area",
     "lag_share": "many frames show stabilized mask that neither the segmenter nor the motion explains (lag)",
-    "stability_worse": "a stability figure (area CV, flipped pixels, warp-IoU) is worse than the raw masks'",
+    "stability_worse": "a stability figure (flipped pixels, warp-IoU, area CV) is worse than the raw masks'",
     "frames_worse_than_raw": "frames where the stabilized J with ground truth is far below the raw J",
     "frames_skipped": "frames that never reached the metrics (skipped upstream or dropped)",
     "decoding": "the input could not be decoded completely",
@@ -61,8 +65,10 @@ class Limits:
     min_fidelity: float = 0.7
     max_empty: float = 0.25
     max_area_ratio: float = 2.0
+    min_area_ratio: float = 0.5
     max_lag_share: float = 0.2
     max_stability_loss: float = 0.02
+    max_area_cv_rise: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -121,14 +127,15 @@ def j_rose(summary: dict) -> bool:
     return j_raw is not None and j_stab is not None and j_stab > j_raw
 
 
-def _stability(raw: dict, stab: dict, loss: float) -> list[str]:
+def _stability(raw: dict, stab: dict, limits: Limits) -> list[str]:
     """The stability figures where the stabilized masks are worse than the raw ones."""
     worse = []
-    for key, label, lower_better in (("area_cv", "area CV", True), ("l1", "flipped pixels per frame", True),
-                                     ("warp_iou", "warp-IoU", False)):
+    for key, label, lower_better in (("l1", "flipped pixels per frame", True), ("warp_iou", "warp-IoU", False),
+                                     ("area_cv", "area CV", True)):
         r, s = _num(raw.get(key)), _num(stab.get(key))
         if r is None or s is None:
             continue
+        loss = limits.max_area_cv_rise if key == "area_cv" else limits.max_stability_loss
         if lower_better and s > r * (1 + loss) and s - r > 1e-4:
             worse.append(f"{label} {r:.3f} -> {s:.3f} (+{(s - r) / r:.0%})" if r > 0 else f"{label} 0 -> {s:.3f}")
         elif not lower_better and s < r * (1 - loss):
@@ -166,6 +173,11 @@ def judge(summary: dict, agreement: Optional[Agreement] = None, lag: Optional[di
             out.append(Alert("area_inflated", f"the stabilized masks are {ratio:.1f}x the raw masks' area on "
                                               f"average (more than {limits.max_area_ratio:g}x)",
                              ratio, limits.max_area_ratio))
+        elif agreement.raw_area and agreement.stab_area < limits.min_area_ratio * agreement.raw_area and not fixed:
+            ratio = agreement.stab_area / agreement.raw_area
+            out.append(Alert("area_shrunk", f"the stabilized masks keep {ratio:.0%} of the raw masks' area on "
+                                            f"average (less than {limits.min_area_ratio:.0%}): they drop much of "
+                                            f"what the segmenter finds", ratio, limits.min_area_ratio))
     share = _num((lag or {}).get("lag_frame_ratio"))
     if share is not None and share > limits.max_lag_share and not fixed:
         n = (lag or {}).get("lag_frames")
@@ -174,7 +186,7 @@ def judge(summary: dict, agreement: Optional[Agreement] = None, lag: Optional[di
         out.append(Alert("lag_share", f"lag on {count}: the stabilized mask shows what neither the segmenter nor "
                                       f"the motion explains (limit {limits.max_lag_share:.0%}); it trails the "
                                       f"objects or keeps stale regions", share, limits.max_lag_share))
-    worse = [] if fixed else _stability(raw, stab, limits.max_stability_loss)
+    worse = [] if fixed else _stability(raw, stab, limits)
     if worse:
         out.append(Alert("stability_worse", "stabilization made the masks less stable than the raw ones: "
                                             + "; ".join(worse), None, limits.max_stability_loss))

@@ -92,8 +92,8 @@ class Metrics(Node):
     value, limit}]`` with every warning of the run, the report's and batch's source) when the
     stabilized masks cannot be trusted: mean fidelity below ``warn_fidelity``, empty on more than
     ``warn_empty`` of the frames where the raw mask is not, more than ``warn_area_ratio`` times its
-    area, lag on more than ``warn_lag_share`` of the frames, a stability figure worse than the raw
-    masks' (``warn_stability_loss``). A change
+    area or less than ``warn_area_shrink`` of it, lag on more than ``warn_lag_share`` of the frames,
+    a stability figure worse than the raw masks' (``warn_stability_loss``, ``warn_area_cv_rise``). A change
     of the frame size restarts the consecutive measures (logged). Lag (``lag.py``): a stabilized
     mask that shows what neither the segmenter (the raw masks of the frame and, moved along the
     flow, of both neighbours) nor the motion explains trails the object; ``lag_frames`` counts the
@@ -133,13 +133,22 @@ class Metrics(Node):
         warn_area_ratio: float = Field(Limits.max_area_ratio, ge=1.0, le=1000.0,
                                        description="warn when the stabilized masks are this many times "
                                                    "the raw masks' area on average")
+        warn_area_shrink: float = Field(Limits.min_area_ratio, ge=0.0, le=1.0,
+                                        description="warn when the stabilized masks are less than this fraction "
+                                                    "of the raw masks' area on average (with ground truth: and J "
+                                                    "did not rise)")
         warn_lag_share: float = Field(Limits.max_lag_share, ge=0.0, le=1.0,
                                       description="warn when more than this fraction of the frames lag "
                                                   "(with ground truth: and J did not rise)")
         warn_stability_loss: float = Field(Limits.max_stability_loss, ge=0.0, le=10.0,
                                            description="warn when the stabilized area CV or flipped pixels are "
                                                        "this much (relative) above the raw ones', or the "
-                                                       "warp-IoU this much below")
+                                                       "warp-IoU this much below (with ground truth: and J "
+                                                       "did not rise)")
+        warn_area_cv_rise: float = Field(Limits.max_area_cv_rise, ge=0.0, le=100.0,
+                                         description="warn when the stabilized area CV is this much (relative) "
+                                                     "above the raw one's (it rises up to 19% where stabilization "
+                                                     "fixes DAVIS predictions)")
         lag_frac: float = Field(0.05, ge=0.0, le=1.0,
                                 description="a lag frame: the stabilized mask shows more than this fraction of the "
                                             "object's area that neither the raw masks of the frame and its "
@@ -314,7 +323,9 @@ class Metrics(Node):
         if self._lag is not None:
             self._lag.finish()
         summary = self.summary()
-        limits = Limits(p.warn_fidelity, p.warn_empty, p.warn_area_ratio, p.warn_lag_share, p.warn_stability_loss)
+        limits = Limits(min_fidelity=p.warn_fidelity, max_empty=p.warn_empty, max_area_ratio=p.warn_area_ratio,
+                        min_area_ratio=p.warn_area_shrink, max_lag_share=p.warn_lag_share,
+                        max_stability_loss=p.warn_stability_loss, max_area_cv_rise=p.warn_area_cv_rise)
         lag = self._lag.summary() if self._lag is not None else None
         for a in judge(summary, self._agree, lag, limits):
             warn(ctx, f"{ctx.name}: {a.message}", code=a.code, value=a.value, limit=a.limit)

@@ -253,12 +253,13 @@ class Report(Node):
                     ax.legend(fontsize=7, loc="best")
                 ax.set_ylabel(lbl, fontsize=8)
                 ax.grid(alpha=0.3)
-            axes[0].set_title("Stabilizer state over time" + (f" (threshold fixed at {fixed:g}: lo = hi)"
-                                                              if fixed is not None else ""), fontsize=10)
+            title = "Stabilizer state over time" + (f" (threshold fixed at {fixed:g}: lo = hi)"
+                                                     if fixed is not None else "")
+            axes[0].set_title(title, fontsize=10)
             axes[-1].set_xlabel("frame")
             fig.tight_layout()
             fig.savefig(pdir / "state.png")
-            written.append(("plots/state.png", "Stabilizer state over time"))
+            written.append(("plots/state.png", title))
         return written
 
     def _state_panels(self) -> tuple[list[tuple[tuple[str, ...], str]], Optional[float]]:
@@ -360,7 +361,7 @@ class Report(Node):
                  ".raw{color:#d04010}.stab{color:#189040}.gt{color:#2060d0}"
                  ".verdict{border:1px solid #ccc;border-left:6px solid #888;padding:6px 16px;margin:12px 0}"
                  ".verdict.improved{border-left-color:#189040}.verdict.worse{border-left-color:#d03030}"
-                 ".verdict.mixed,.verdict.unchanged{border-left-color:#f0a020}"
+                 ".verdict.mixed,.verdict.unchanged,.verdict.doubtful{border-left-color:#f0a020}"
                  ".verdict .headline{font-size:1.15em}.verdict h3{margin:10px 0 4px;font-size:1em}"
                  ".verdict ul{margin:2px 0}code{background:#f3f3f3;padding:1px 4px;word-break:break-all}"
                  "</style></head><body>",
@@ -415,9 +416,8 @@ class Report(Node):
             summary = self._own_summary()
         v = judge_run(summary, alerts, has_gt)
         steps = next_steps(v, alerts, ctx.graph or {}, run_info.run_inputs(ctx), has_gt)
-        label = {"improved": "Improved", "worse": "Worse", "mixed": "Mixed", "unchanged": "No clear change"}[v.label]
-        if v.trust and v.label == "improved":
-            label += ", with warnings"
+        label = {"improved": "improved", "doubtful": "improved by the figures, but not to be trusted yet",
+                 "worse": "worse", "mixed": "mixed", "unchanged": "no clear change"}[v.label]
         out = [f"<div class='verdict {v.label}'><h2>Verdict: {esc(label)}</h2>",
                f"<p class='headline'>{esc(v.headline)}</p>"]
         if v.changes:
@@ -429,9 +429,9 @@ class Report(Node):
         else:
             out.append("<h3>What limits trust</h3><p>No warning: the stabilized masks stay close to the "
                        "segmenter's, without lag, and no stability figure got worse.</p>")
-        speed = self._speed_line(ctx)
+        speed = self._speed_line(ctx, parts=True)
         if speed:
-            out.append(f"<h3>Speed</h3><p>{esc(speed)}</p>")
+            out.append(f"<h3>Speed</h3><p>{esc(speed)} (per node: Speed, below).</p>")
         out.append("<h3>Next step</h3><ul>" + "".join(
             f"<li>{esc(text)}" + (f": <code>{esc(cmd)}</code>" if cmd else "") + "</li>" for text, cmd in steps)
                    + "</ul></div>")
@@ -457,24 +457,30 @@ class Report(Node):
             out[s] = col
         return out
 
-    def _speed_line(self, ctx) -> str:
-        """``374 frames in 21.1 s = 17.7 fps (...)`` from the run's figures; "" outside a graph run."""
+    def _speed_line(self, ctx, parts: bool = False) -> str:
+        """``374 frames in 21.1 s = 17.7 fps (...)`` from the run's figures ("" outside a graph run);
+        ``parts``: and the time per frame of each part of the graph (nodes grouped by the name before
+        the first dot: a subgraph's nodes together), slowest first."""
         st = ctx.run_stats or {}
         frames, seconds = st.get("frames"), _num(st.get("seconds"))
         if not frames or not seconds or not math.isfinite(seconds) or seconds <= 0:
             return ""
         text = f"{frames} frames in {seconds:.1f} s = {frames / seconds:.1f} fps"
         setup = _num(st.get("setup_s"))
-        if math.isfinite(setup) and 0 < setup < seconds:
+        if math.isfinite(setup) and 0.1 <= setup < seconds:
             text += f" ({setup:.1f} s of setup included: {frames / (seconds - setup):.1f} fps after it)"
         how = ", ".join(str(x) for x in (st.get("mode"), st.get("executor") and f"{st['executor']} executor",
                                           st.get("threads") and f"{st['threads']} threads") if x)
         text += f"; {how}" if how else ""
         nodes = st.get("nodes") if isinstance(st.get("nodes"), dict) else {}
-        slow = sorted(((n, d) for n, d in nodes.items() if isinstance(d, dict) and _num(d.get("mean_ms")) > 0),
-                      key=lambda t: -_num(t[1].get("mean_ms")))[:3]
-        if slow:
-            text += "; slowest nodes: " + ", ".join(f"{n} {_num(d.get('mean_ms')):.1f} ms/frame" for n, d in slow)
+        groups: dict = {}
+        for n, d in nodes.items():
+            ms = _num(d.get("mean_ms")) if isinstance(d, dict) else math.nan
+            if math.isfinite(ms):
+                groups[n.split(".")[0]] = groups.get(n.split(".")[0], 0.0) + ms
+        if parts and groups:
+            text += "; time per frame: " + ", ".join(f"{g} {ms:.1f} ms" for g, ms in
+                                                     sorted(groups.items(), key=lambda t: -t[1]))
         return text
 
     def _speed(self, ctx) -> str:

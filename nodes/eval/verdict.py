@@ -29,7 +29,8 @@ TUNED = {"motion_fusion": ("beta_fill", "0.3:0.95"), "area_guard": ("near_frac",
 
 @dataclass
 class Verdict:
-    """``label``: improved, worse, mixed or unchanged; ``headline``: one sentence; ``changes``:
+    """``label``: improved, doubtful (improved by the figures, but warnings limit trust), worse, mixed
+    or unchanged; ``headline``: one sentence; ``changes``:
     the figures that moved; ``trust``: what limits trust (alert messages); ``steps``: (advice,
     command or "")."""
 
@@ -38,6 +39,9 @@ class Verdict:
     changes: list[str] = field(default_factory=list)
     trust: list[str] = field(default_factory=list)
     steps: list[tuple[str, str]] = field(default_factory=list)
+
+
+_WORD = {1: ", better", -1: ", worse", 0: ""}
 
 
 def _num(v) -> Optional[float]:
@@ -55,7 +59,7 @@ def _absolute(summary, key, label) -> tuple[int, Optional[str]]:
         return 0, None
     d = s - r
     sign = 1 if d >= MIN_DELTA else -1 if d <= -MIN_DELTA else 0
-    return sign, f"{label} {r:.3f} → {s:.3f} ({d:+.3f})"
+    return sign, f"{label} {r:.3f} → {s:.3f} ({d:+.3f}{_WORD[sign]})"
 
 
 def _relative(summary, key, label, fmt="{:.3f}") -> tuple[int, Optional[str]]:
@@ -66,7 +70,7 @@ def _relative(summary, key, label, fmt="{:.3f}") -> tuple[int, Optional[str]]:
     rel = (s - r) / r if r > 0 else (0.0 if s == 0 else math.inf)
     sign = 1 if rel <= -MIN_RELATIVE else -1 if rel >= MIN_RELATIVE else 0
     change = f"{rel:+.0%}" if math.isfinite(rel) else "from 0"
-    return sign, f"{label} {fmt.format(r)} → {fmt.format(s)} ({change})"
+    return sign, f"{label} {fmt.format(r)} → {fmt.format(s)} ({change}{_WORD[sign]})"
 
 
 def _summarize(signs: list[int]) -> str:
@@ -111,6 +115,7 @@ def judge_run(summary: dict, alerts: list[dict], has_gt: bool) -> Verdict:
     if bad:
         headline += f"; on {int(bad)} frame(s) the stabilized J is more than 0.2 below the raw J"
     if trust:
+        label = "doubtful" if label == "improved" else label
         n = len(trust)
         headline += f"; but {n} warning{'s limit' if n > 1 else ' limits'} how far to trust it"
     return Verdict(label, headline + ".", changes, [str(a.get("message", "")) for a in trust])
@@ -154,7 +159,7 @@ def next_steps(verdict: Verdict, alerts: list[dict], graph: dict, inputs: list[d
             steps.append((f"Another segmenter ({why}): for {what}",
                           _command("graphrun", g, "--set", f"vars.input={path or 'my.mp4'}", extra)))
     params = [f"{n}.{TUNED[k][0]}={TUNED[k][1]}" for n, k in kinds.items() if k in TUNED]
-    if params and (trust or verdict.label in ("worse", "mixed", "unchanged")):
+    if params and (trust or verdict.label != "improved"):
         words = ["graphrun", "tune", ref] + (["--set", *sets] if sets else [])
         for p in params:
             words += ["--param", p]
@@ -173,6 +178,9 @@ def next_steps(verdict: Verdict, alerts: list[dict], graph: dict, inputs: list[d
             cmd = _command("graphrun", ref, "--set", f"{src}.kind=video_file", f"{src}.path=my.mp4",
                            "--out", "runs/mine")
         steps.append(("Your own video" + (" (this was the synthetic test scene)" if synthetic else ""), cmd))
+    if not steps and verdict.label != "improved":
+        steps.append(("Use the raw masks for this input, or tune the stabilizer on it: graphrun tune GRAPH "
+                      "--param NODE.PARAM=LO:HI (README: Tuning)", ""))
     if not steps:
         steps.append(("Nothing pressing: compare the gallery and the video below with what you expect", ""))
     return steps
