@@ -18,16 +18,31 @@ def codes(alerts):
 
 
 def test_the_issues_traffic_run_warns_on_fidelity_and_lag_share():
-    # issue 18's static traffic video: fidelity 0.586, 218 of 748 frames with lag; no ground truth
-    summary = {"raw": {"area_cv": 1.20, "l1": 0.020, "warp_iou": 0.87},
-               "stabilized": {"area_cv": 1.60, "l1": 0.013, "warp_iou": 0.88, "fidelity": 0.586}}
+    # issue 18's static traffic video: fidelity 0.586, 218 of 748 frames with lag; no ground truth. Its
+    # area CV "got worse" (by how much the issue does not say): +5% as on traffic.avi
+    summary = {"raw": {"area_cv": 1.656, "l1": 0.020, "warp_iou": 0.870},
+               "stabilized": {"area_cv": 1.741, "l1": 0.013, "warp_iou": 0.876, "fidelity": 0.586}}
     lag = {"lag_frames": 218, "lag_frame_ratio": 218 / 748}
     alerts = judge(summary, None, lag)
-    assert codes(alerts) == {"low_fidelity", "lag_share", "stability_worse"}
+    assert codes(alerts) == {"low_fidelity", "lag_share"}
     lag_alert = next(a for a in alerts if a.code == "lag_share")
     assert "218 of 748 frames (29%)" in lag_alert.message and lag_alert.limit == Limits().max_lag_share
-    assert "area CV 1.200 -> 1.600" in next(a.message for a in alerts if a.code == "stability_worse")
+    assert next(a for a in alerts if a.code == "low_fidelity").value == 0.586
     assert all(a.code in CODES for a in alerts)
+
+
+@pytest.mark.parametrize("raw, stab, fires", [
+    ({"area_cv": 1.0}, {"area_cv": 1.3}, True),          # area CV +30%: more than the +19% of a good run
+    ({"area_cv": 1.0}, {"area_cv": 1.19}, False),
+    ({"l1": 0.010}, {"l1": 0.011}, True),                # flipped pixels +10%
+    ({"warp_iou": 0.90}, {"warp_iou": 0.87}, True),
+    ({"warp_iou": 0.90}, {"warp_iou": 0.89}, False),
+])
+def test_a_stability_figure_worse_than_raw_warns(raw, stab, fires):
+    alerts = judge({"raw": raw, "stabilized": {**stab, "fidelity": 0.9}})
+    assert codes(alerts) == ({"stability_worse"} if fires else set())
+    if fires:
+        assert "less stable than the raw ones" in alerts[0].message
 
 
 # graphs/davis.yaml on ../shared/data (bench/README.md "Warnings"; bench/warnings.py): stabilization works,

@@ -311,3 +311,16 @@ def test_the_report_of_a_graph_run_gives_its_speed_per_node(tmp_path):
     for node in ("source", "seg", "stab", "metrics", "report"):
         assert f"<td>{node}</td>" in speed
     assert "<h2>Speed</h2>" not in (run(tmp_path / "bare") and page_of(tmp_path / "bare"))   # no run, no figures
+
+
+def test_the_verdict_names_frames_made_much_worse_and_doubts_a_gain_that_warnings_undermine():
+    from graphrun.nodes.eval.verdict import judge_run
+
+    summary = {"raw": {"J": 0.80, "l1": 0.02}, "stabilized": {"J": 0.83, "l1": 0.01, "frames_worse_than_raw": 2}}
+    v = judge_run(summary, [], has_gt=True)
+    assert v.label == "improved" and "on 2 frame(s) the stabilized J is more than 0.2 below the raw J" in v.headline
+    steadier = {"raw": {"l1": 0.02, "warp_iou": 0.87}, "stabilized": {"l1": 0.013, "warp_iou": 0.876}}
+    lag = {"code": "lag_share", "message": "out.metrics: lag on 126 of 374 frames (34%)"}
+    v = judge_run(steadier, [lag], has_gt=False)
+    assert v.label == "doubtful" and v.trust == [lag["message"]] and "1 warning limits how far" in v.headline
+    assert judge_run(steadier, [], has_gt=False).label == "improved"

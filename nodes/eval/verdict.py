@@ -12,6 +12,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .checks import worse_frames
+
 MIN_DELTA = 0.005       # J, F, warp-IoU: smaller changes are "unchanged"
 MIN_RELATIVE = 0.05     # flipped pixels, area CV: relative change
 
@@ -91,7 +93,7 @@ def judge_run(summary: dict, alerts: list[dict], has_gt: bool) -> Verdict:
     trust = [a for a in alerts if a.get("code") in TRUST_CODES]
     j_sign = acc[0][0]
     steadier = _summarize([s for s, _ in stab[:2]])     # flipped pixels and warp-IoU decide stability
-    bad = _num((summary.get("stabilized") or {}).get("frames_worse_than_raw"))
+    bad = worse_frames(summary)
     if has_gt and acc[0][1]:
         label = {1: "improved", -1: "worse", 0: "unchanged"}[j_sign]
         what = {1: "raised", -1: "lowered", 0: "did not change"}[j_sign]
@@ -99,8 +101,10 @@ def judge_run(summary: dict, alerts: list[dict], has_gt: bool) -> Verdict:
         if label == "unchanged" and steadier == "improved":
             label, headline = "improved", headline + ", and made the masks steadier"
         elif steadier != "unchanged":
+            flicker = next((w for _, w in stab[:1] if w), "")
             headline += {"improved": "; the masks are steadier", "worse": "; the masks are less steady",
                          "mixed": "; steadier by one figure, less by another"}[steadier]
+            headline += f" ({flicker})" if flicker and steadier != "mixed" else ""
     else:
         label = steadier
         headline = {"improved": "Stabilization made the masks steadier",
@@ -155,8 +159,8 @@ def next_steps(verdict: Verdict, alerts: list[dict], graph: dict, inputs: list[d
         why = "the camera moves" if "camera_moves" in codes else "the background-subtraction masks do not " \
                                                                   "stabilize well here"
         path = next((i.get("path") for i in inputs if i.get("kind") == "video_file"), None)
-        for g, what, extra in OTHER_SEGMENTERS[segmenter]:
-            steps.append((f"Another segmenter ({why}): for {what}",
+        for i, (g, what, extra) in enumerate(OTHER_SEGMENTERS[segmenter]):
+            steps.append((f"Another segmenter ({why}): for {what}" if i == 0 else f"or, for {what}",
                           _command("graphrun", g, "--set", f"vars.input={path or 'my.mp4'}", extra)))
     params = [f"{n}.{TUNED[k][0]}={TUNED[k][1]}" for n, k in kinds.items() if k in TUNED]
     if params and (trust or verdict.label != "improved"):
