@@ -324,3 +324,34 @@ def test_the_verdict_names_frames_made_much_worse_and_doubts_a_gain_that_warning
     v = judge_run(steadier, [lag], has_gt=False)
     assert v.label == "doubtful" and v.trust == [lag["message"]] and "1 warning limits how far" in v.headline
     assert judge_run(steadier, [], has_gt=False).label == "improved"
+
+
+STABILIZE_ON_TRAFFIC = {  # ctx.graph of `graphrun stabilize --set source.kind=video_file source.path=traffic.avi`
+    "name": "stabilize", "path": "graphs/stabilize.yaml", "vars": {"graph_dir": "/repo/graphs"},
+    "settings": {"source": {"kind": "video_file", "params": {"path": "traffic.avi"}},
+                 "seg": {"kind": "bg_subtract", "params": {}}, "stab.fuse": {"kind": "motion_fusion", "params": {}},
+                 "stab.guard": {"kind": "area_guard", "params": {}}, "out.report": {"kind": "report", "params": {}}}}
+
+
+def test_the_next_step_names_the_graphs_and_commands_that_fit_the_run():
+    from graphrun.nodes.eval.verdict import judge_run, next_steps
+
+    inputs = [{"node": "source", "kind": "video_file", "path": "traffic.avi"}]
+    lag = [{"code": "lag_share", "message": "lag on 126 of 374 frames (34%)"}]
+    steadier = {"raw": {"l1": 0.02}, "stabilized": {"l1": 0.013}}
+    steps = next_steps(judge_run(steadier, lag, False), lag, STABILIZE_ON_TRAFFIC, inputs, False)
+    commands = [cmd for _, cmd in steps]
+    assert "graphrun graphs/stabilize_person.yaml --set vars.input=traffic.avi" in commands
+    assert "graphrun graphs/stabilize_maskrcnn.yaml --set vars.input=traffic.avi seg.class_name=car" in commands
+    assert ("graphrun tune graphs/stabilize.yaml --set source.kind=video_file source.path=traffic.avi "
+            "--param stab.fuse.beta_fill=0.3:0.95 --param stab.guard.near_frac=0.05:0.3 --trials 20") in commands
+    synthetic = [{"node": "source", "kind": "synthetic_scene", "path": "synthetic scene (seed 0)"}]
+    good = {"raw": {"J": 0.86, "l1": 0.02}, "stabilized": {"J": 0.93, "l1": 0.004}}
+    steps = next_steps(judge_run(good, [], True), [], STABILIZE_ON_TRAFFIC, synthetic, True)
+    assert steps == [("Your own video (this was the synthetic test scene)",
+                      "graphrun graphs/stabilize.yaml --set source.kind=video_file source.path=my.mp4 --out runs/mine")]
+    davis = {"path": "graphs/davis.yaml", "vars": {"root": "/data/davis", "seq": "car-shadow", "pred": "osvos"},
+             "settings": {"preds": {"kind": "mask_folder", "params": {}}}}
+    (step,) = next_steps(judge_run(good, [], True), [], davis, [{"node": "frames", "kind": "image_folder"}], True)
+    assert step[1] == "graphrun graphs/davis.yaml --set vars.root=/path/to/data vars.seq=NAME vars.pred=MODEL " \
+                      "--out runs/mine"

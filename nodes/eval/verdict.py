@@ -175,16 +175,29 @@ def next_steps(verdict: Verdict, alerts: list[dict], graph: dict, inputs: list[d
             steps.append((f"Another segmenter, for {what}", _command("graphrun", g, "--set", "vars.input=my.mp4",
                                                                      extra)))
     if synthetic or (verdict.label == "improved" and not trust):
-        if "input" in (graph.get("vars") or {}):
-            cmd = _command("graphrun", ref, "--set", "vars.input=my.mp4", "--out", "runs/mine")
-        else:
-            src = next((i.get("node") for i in inputs if i.get("node")), "source")
-            cmd = _command("graphrun", ref, "--set", f"{src}.kind=video_file", f"{src}.path=my.mp4",
-                           "--out", "runs/mine")
-        steps.append(("Your own video" + (" (this was the synthetic test scene)" if synthetic else ""), cmd))
+        own = _own_input(ref, graph, inputs, kinds)
+        if own:
+            steps.append((own[0] + (" (this was the synthetic test scene)" if synthetic else ""), own[1]))
     if not steps and verdict.label != "improved":
         steps.append(("Use the raw masks for this input, or tune the stabilizer on it: graphrun tune GRAPH "
                       "--param NODE.PARAM=LO:HI (README: Tuning)", ""))
     if not steps:
         steps.append(("Nothing pressing: compare the gallery and the video below with what you expect", ""))
     return steps
+
+
+def _own_input(ref: str, graph: dict, inputs: list[dict], kinds: dict) -> Optional[tuple[str, str]]:
+    """The step "run it on your own input": how this graph takes another video (or sequence)."""
+    vars_ = graph.get("vars") if isinstance(graph.get("vars"), dict) else {}
+    if "input" in vars_:
+        return "Your own video", _command("graphrun", ref, "--set", "vars.input=my.mp4", "--out", "runs/mine")
+    src = next((i.get("node") for i in inputs if i.get("kind") in ("video_file", "synthetic_scene") and i.get("node")),
+               None)
+    if src:
+        return "Your own video", _command("graphrun", ref, "--set", f"{src}.kind=video_file", f"{src}.path=my.mp4",
+                                          "--out", "runs/mine")
+    if "mask_folder" in kinds.values() and {"root", "seq"} <= set(vars_):
+        sets = ["vars.root=/path/to/data", "vars.seq=NAME"] + (["vars.pred=MODEL"] if "pred" in vars_ else [])
+        return ("Your own sequence and its predictions (DAVIS layout: JPEGImages/480p/NAME, predictions/MODEL/NAME, "
+                "Annotations/480p/NAME)", _command("graphrun", ref, "--set", *sets, "--out", "runs/mine"))
+    return None
