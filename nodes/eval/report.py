@@ -427,8 +427,8 @@ class Report(Node):
             out.append("<h3>What limits trust</h3><ul>"
                        + "".join(f"<li>{esc(self._short(a))}</li>" for a in alerts) + "</ul>")
         else:
-            out.append("<h3>What limits trust</h3><p>No warning: the stabilized masks stay close to the "
-                       "segmenter's, without lag, and no stability figure got worse.</p>")
+            out.append("<h3>What limits trust</h3><p>No warning: agreement with the segmenter, lag, area and "
+                       "stability are all within their limits.</p>")
         speed = self._speed_line(ctx, parts=True)
         if speed:
             out.append(f"<h3>Speed</h3><p>{esc(speed)} (per node: Speed, below).</p>")

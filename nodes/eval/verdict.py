@@ -104,7 +104,7 @@ def judge_run(summary: dict, alerts: list[dict], has_gt: bool) -> Verdict:
             flicker = next((w for _, w in stab[:1] if w), "")
             headline += {"improved": "; the masks are steadier", "worse": "; the masks are less steady",
                          "mixed": "; steadier by one figure, less by another"}[steadier]
-            headline += f" ({flicker})" if flicker and steadier != "mixed" else ""
+            headline += f", {flicker}" if flicker and steadier != "mixed" else ""
     else:
         label = steadier
         headline = {"improved": "Stabilization made the masks steadier",
