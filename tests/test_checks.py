@@ -155,5 +155,7 @@ def test_a_lagging_stabilizer_on_the_real_traffic_video_warns_alike_in_log_metri
     page = (tmp_path / "report.html").read_text()
     verdict = page.split("<h2>Settings</h2>")[0]
     assert "Verdict: improved</h2>" not in verdict and "What limits trust" in verdict
+    n = len(run["alerts"])
+    assert f"but {n} warning{'s limit' if n > 1 else ' limits'} how far to trust it" in verdict
     assert "lag on " in verdict and "graphrun tune" not in verdict           # no stabilizer nodes to tune here
     assert "graphs/stabilize_person.yaml" in verdict                         # another segmenter for this footage

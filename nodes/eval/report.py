@@ -60,15 +60,20 @@ class Report(Node):
     """Writes ``<out>/report.html`` with plots (``plots/``) and a frame gallery (``gallery/``).
 
     The page opens with its title (the input's name and the graph's, unless ``title`` is given),
-    a banner when the run was stopped early (frames done of frames expected), the run's warnings
-    (decoding problems, stabilized masks far from the raw ones...), and the settings: graph,
-    input, frames, size (and its changes), frame rate, and the parameters that differ from the
-    defaults. Then the summary table from ``metrics.json`` with every metric explained in words,
-    the overlay video, plots over time (raw vs stabilized: consecutive and flow-warped IoU,
-    flicker, area, fidelity, J with ground truth, the stabilizer's state), downsampled to at most
-    ``2 * max_points`` points per curve (shaded band: the min-max of the frames merged), and the
-    gallery (see gallery.py: where stabilization helped most, where the raw segmentation failed
-    worst). A change of the frame size is logged and shown. The page is static: open it from
+    a banner when the run was stopped early (frames done of frames expected), and the verdict
+    (verdict.py): what stabilization changed and by how much (J with ground truth, flipped pixels,
+    warp-IoU...), the run's warnings (checks.py and every node's: decoding problems, stabilized
+    masks far from the raw ones, lag...), the run's speed (``ctx.run_stats``: frames per second and
+    the time per frame of each part of the graph), and the next step (own video, ``graphrun tune``,
+    another segmenter's graph). Then the settings: graph, input, frames, size (and its changes),
+    frame rate, and the parameters that differ from the defaults; each node's time; the summary
+    table from ``metrics.json`` with every metric explained in words, the overlay video, plots over
+    time (raw vs stabilized: consecutive and flow-warped IoU, flicker, area, fidelity, J with ground
+    truth, the stabilizer's state: a fixed threshold shows the area it keeps against its target),
+    downsampled to at most ``2 * max_points`` points per curve (shaded band: the min-max of the
+    frames merged), and the gallery (see gallery.py: where stabilization helped most, where the raw
+    segmentation failed worst; never the first ``gallery_skip`` frames nor a frame empty in both
+    masks). A change of the frame size is logged and shown. The page is static: open it from
     disk, no server needed.
     """
 
@@ -363,7 +368,7 @@ class Report(Node):
                  ".verdict.improved{border-left-color:#189040}.verdict.worse{border-left-color:#d03030}"
                  ".verdict.mixed,.verdict.unchanged,.verdict.doubtful{border-left-color:#f0a020}"
                  ".verdict .headline{font-size:1.15em}.verdict h3{margin:10px 0 4px;font-size:1em}"
-                 ".verdict ul{margin:2px 0}code{background:#f3f3f3;padding:1px 4px;word-break:break-all}"
+                 ".verdict ul{margin:2px 0}code{background:#f3f3f3;padding:1px 4px;overflow-wrap:anywhere}"
                  "</style></head><body>",
                  f"<h1>{esc(title)}</h1>"]
         interrupted = run.get("interrupted", ctx.interrupted)

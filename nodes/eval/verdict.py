@@ -17,8 +17,9 @@ from .checks import worse_frames
 MIN_DELTA = 0.005       # J, F, warp-IoU: smaller changes are "unchanged"
 MIN_RELATIVE = 0.05     # flipped pixels, area CV: relative change
 
-TRUST_CODES = ("low_fidelity", "empty_stabilized", "area_inflated", "lag_share", "stability_worse",
-               "frames_worse_than_raw")
+QUALITY_CODES = ("low_fidelity", "empty_stabilized", "area_inflated", "area_shrunk", "lag_share",
+                 "stability_worse", "frames_worse_than_raw")     # the stabilized masks' own: tune, or change
+HARMLESS_CODES = ("no_timestamps",)                               # every other warning limits trust
 OTHER_SEGMENTERS = {  # the segmenter's kind: (graph, what it is for, extra --set)
     "bg_subtract": [("graphs/stabilize_person.yaml", "a person (MediaPipe, any camera)", ""),
                     ("graphs/stabilize_maskrcnn.yaml", "COCO objects such as cars (Mask R-CNN, any camera)",
@@ -90,7 +91,7 @@ def judge_run(summary: dict, alerts: list[dict], has_gt: bool) -> Verdict:
             _absolute(summary, "consecutive_iou", "IoU between consecutive frames"),
             _relative(summary, "area_cv", "area CV")]
     changes = [w for _, w in acc + stab if w]
-    trust = [a for a in alerts if a.get("code") in TRUST_CODES]
+    trust = [a for a in alerts if a.get("code") not in HARMLESS_CODES]
     j_sign = acc[0][0]
     steadier = _summarize([s for s, _ in stab[:2]])     # flipped pixels and warp-IoU decide stability
     bad = worse_frames(summary)
@@ -152,7 +153,7 @@ def next_steps(verdict: Verdict, alerts: list[dict], graph: dict, inputs: list[d
     sets = _input_sets(graph, inputs)
     synthetic = any(i.get("kind") == "synthetic_scene" for i in inputs)
     codes = {a.get("code") for a in alerts}
-    trust = codes & set(TRUST_CODES)
+    trust = codes & set(QUALITY_CODES)
     steps = []
     segmenter = next((k for k in kinds.values() if k in OTHER_SEGMENTERS), None)
     if segmenter == "bg_subtract" and ("camera_moves" in codes or trust):
