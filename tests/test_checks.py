@@ -159,3 +159,16 @@ def test_a_lagging_stabilizer_on_the_real_traffic_video_warns_alike_in_log_metri
     assert f"but {n} warning{'s limit' if n > 1 else ' limits'} how far to trust it" in verdict
     assert "lag on " in verdict and "graphrun tune" not in verdict           # no stabilizer nodes to tune here
     assert "graphs/stabilize_person.yaml" in verdict                         # another segmenter for this footage
+
+
+def test_the_stabilize_graph_on_its_synthetic_scene_stays_quiet_with_and_without_its_ground_truth(tmp_path):
+    stabilize = Path(__file__).resolve().parents[1] / "graphs" / "stabilize.yaml"
+    quiet = ["source.frames=60", "out.overlay.enabled=false", "out.raw_masks.enabled=false",
+             "out.stab_masks.enabled=false"]
+    graphrun.load(stabilize, set=quiet).run(out=tmp_path, log=lambda msg: None)
+    data = json.loads((tmp_path / "metrics.json").read_text())
+    assert data["run"]["alerts"] == [] and data["run"]["warnings"] == []
+    blind = {s: {k: v for k, v in col.items() if k != "J"} for s, col in data["summary"].items()}
+    lagged = blind["stabilized"]["lag_frames"]
+    assert judge(blind, None, {"lag_frames": lagged, "lag_frame_ratio": lagged / 60}) == []
+    assert "Verdict: improved</h2>" in (tmp_path / "report.html").read_text()
