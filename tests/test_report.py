@@ -234,7 +234,8 @@ def top_of(tmp_path):
 
 
 def test_the_page_opens_with_a_verdict_that_says_what_improved_and_by_how_much(tmp_path):
-    run(tmp_path)                                   # the raw masks have two faults, the stabilized ones none
+    r = run(tmp_path)                               # the raw masks have two faults, the stabilized ones none
+    assert any("report.html (verdict: improved; " in line for line in r.logs)     # the console says it too
     summary = json.loads((tmp_path / "metrics.json").read_text())["summary"]
     j_raw, j_stab = summary["raw"]["J"], summary["stabilized"]["J"]
     top = top_of(tmp_path)

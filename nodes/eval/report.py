@@ -112,6 +112,7 @@ class Report(Node):
         self.frames = 0
         self.records = 0
         self.has_gt = False
+        self.verdict = ""
 
     # -- per frame ------------------------------------------------------------------------
     def process(self, ctx, frame, raw, stabilized, gt=None, info=None, metrics=None):
@@ -165,7 +166,8 @@ class Report(Node):
             write_atomic(self.out / "report.html", page)
         except OSError as exc:
             raise UserInputError(f"report '{ctx.name}': cannot write into {self.out}: {os_words(exc)}") from None
-        ctx.log(f"{ctx.name}: wrote {self.out / 'report.html'} ({len(plots)} plots, {len(gallery)} gallery images)")
+        ctx.log(f"{ctx.name}: wrote {self.out / 'report.html'} (verdict: {self.verdict}; {len(plots)} plots, "
+                f"{len(gallery)} gallery images)")
 
     def _alerts(self, ctx, run: dict, metrics) -> list[dict]:
         """Every warning of the run, structured (checks.py / alerts.py), each once: those in metrics.json,
@@ -423,6 +425,7 @@ class Report(Node):
         steps = next_steps(v, alerts, ctx.graph or {}, run_info.run_inputs(ctx), has_gt)
         label = {"improved": "improved", "doubtful": "improved by the figures, but not to be trusted yet",
                  "worse": "worse", "mixed": "mixed", "unchanged": "no clear change"}[v.label]
+        self.verdict = label
         out = [f"<div class='verdict {v.label}'><h2>Verdict: {esc(label)}</h2>",
                f"<p class='headline'>{esc(v.headline)}</p>"]
         if v.changes:
