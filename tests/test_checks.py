@@ -45,8 +45,8 @@ def test_a_stability_figure_worse_than_raw_warns(raw, stab, fires):
         assert "less stable than the raw ones" in alerts[0].message
 
 
-# graphs/davis.yaml on ../shared/data (bench/README.md "Warnings"; bench/warnings.py): stabilization works,
-# J rises or holds.
+# graphs/davis.yaml on ../shared/data (bench/README.md "Warnings", bench/warning_thresholds.py):
+# stabilization works, J rises or holds.
 GOOD = {  # run: (J raw, J stab, fidelity, lag frames, frames, area CV raw, stab, l1 raw, stab, warp-IoU raw, stab)
     "osvos/blackswan": (0.943, 0.943, 0.991, 0, 50, 0.0231, 0.0227, 0.0062, 0.0058, 0.971, 0.978),
     "osvos/bmx-trees": (0.543, 0.564, 0.838, 13, 80, 0.5453, 0.5585, 0.0141, 0.0119, 0.537, 0.626),

@@ -1,7 +1,7 @@
 """The figures behind the run warnings' thresholds (nodes/eval/checks.py), on every run of ../shared/data.
 
-    python bench/warnings.py                       # run the graphs (slow: ~20 runs), then the table
-    python bench/warnings.py --from runs/w/*       # only the table, from output folders already written
+    python bench/warning_thresholds.py                    # run the graphs (slow: 18 runs), then the table
+    python bench/warning_thresholds.py --from runs/w/*    # only the table, from output folders already written
 
 Runs: graphs/davis.yaml on every DAVIS sequence and prediction set, graphs/stabilize.yaml on its
 synthetic scene (seeds 0-2) and on traffic.avi (a static road camera), and the stabilizer on
