@@ -27,9 +27,9 @@ whether that was right).
 
 Thresholds, from the runs on ../shared/data where stabilization works (bench/README.md
 "Warnings", ``bench/warning_thresholds.py``): fidelity there is >= 0.79, lag on <= 16% of the
-frames (42% on one run where J rose), the stabilized area >= 0.83 of the raw one, the area CV up to 19% higher
-(where J rose); the static traffic video of issue 18 had fidelity 0.586 and lag on 29% of its
-frames, traffic.avi 0.67, 34% and a stabilized area of 0.28 of the raw one.
+frames (42% on one run where J rose), the stabilized area >= 0.83 of the raw one, the area CV
+up to 19% higher (where J rose); the static traffic video of issue 18 had fidelity 0.586 and lag
+on 29% of its frames, traffic.avi 0.67, 34% and a stabilized area of 0.28 of the raw one.
 """
 from __future__ import annotations
 
