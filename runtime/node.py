@@ -102,6 +102,9 @@ class Context:
         expected_frames: frames the source announced (None when unknown or several sources).
         interrupted: set before ``finish`` when the run was stopped early (Ctrl-C, an iteration
             closed early): what a sink writes then is partial and should say so.
+        run_stats: set before ``finish``: the run's figures once every frame is processed (``frames``,
+            ``seconds``, ``fps``, ``setup_s``, per node ``nodes[name]`` {kind, mean_ms, total_s, ...}:
+            the ``--stats`` summary without ``results``); empty outside a graph run.
     """
 
     name: str
@@ -117,6 +120,7 @@ class Context:
     expected_frames: Optional[int] = None
     interrupted: bool = False
     ahead: list = field(default_factory=list)
+    run_stats: dict = field(default_factory=dict)
 
     def publish(self, key: str, value: Any) -> None:
         """Make a result of the run public (in the run's stats under ``results``; ``graphrun tune``

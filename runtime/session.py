@@ -166,10 +166,12 @@ class RunSession:
                 self.bar = None
         stuck = set(self.executor.stuck)
         if not self.errors and not self.stop.is_set():
+            so_far = {k: v for k, v in self.summary().items() if k != "results"}
             for name, rs in runners.items():       # topological order: upstream finishes first
                 try:
                     for r in rs:
                         r.ctx.expected_frames, r.ctx.interrupted = total, self.draining.is_set()
+                        r.ctx.run_stats = so_far
                         r.finish()
                 except BaseException as exc:  # noqa: BLE001
                     self.errors.append(NodeError(name, -1, exc, stage="end of stream"))

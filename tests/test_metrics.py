@@ -114,7 +114,8 @@ def test_metrics_node_writes_the_documented_json(tmp_path):
     assert data["summary"]["stabilized"]["warp_iou"] == pytest.approx(1.0)   # static image: own flow ~0
     assert data["summary"]["gt"]["J"] is None
     assert data["run"] == {"frames_done": 4, "frames_expected": None, "interrupted": False, "frames_skipped": 0,
-                           "skipped_first": [], "size_changes": [], "warnings": [], "lag_first_frames": [],
+                           "skipped_first": [], "size_changes": [], "warnings": [], "alerts": [],
+                           "lag_first_frames": [],
                            "records": "metrics.jsonl"}
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 4                                                # one record per frame, as the run went

@@ -38,7 +38,7 @@ def fit(t, hgt, wid):
 
 
 def run(tmp_path, n=N, raw=raw_with_two_faults, stab=moving, gt=moving, with_metrics=True, interrupted=False,
-        expected=None, size=lambda i: (24, 32), graph=None, before_finish=None, **params):
+        expected=None, size=lambda i: (24, 32), graph=None, before_finish=None, info=None, **params):
     """Frames through a metrics node and a report node, the record linked as in stabilizer_outputs."""
     m = Harness("metrics", out_dir=str(tmp_path), flow_preset="off") if with_metrics else None
     r = Harness("report", out_dir=str(tmp_path), **params)
@@ -50,7 +50,7 @@ def run(tmp_path, n=N, raw=raw_with_two_faults, stab=moving, gt=moving, with_met
         frame = VideoFrame(image=img, index=i, pts=i / 25, name=f"{i:05d}")
         ins = {"frame": frame, "raw": fit(raw(i), hgt, wid), "stabilized": fit(stab(i), hgt, wid),
                "gt": None if gt is None else fit(gt(i), hgt, wid) > 0.5}
-        rec = m.push(**ins)["record"] if m else None
+        rec = m.push(**ins, info=info(i) if info else None)["record"] if m else None
         r.push(**ins, metrics=rec)
     for h in (m, r):
         if h:
@@ -227,3 +227,132 @@ def test_a_series_merges_frames_into_buckets_that_keep_mean_min_and_max():
 def test_report_needs_an_output_directory():
     with pytest.raises(UserInputError, match="needs --out"):
         Harness("report").setup()
+
+
+def top_of(tmp_path):
+    return page_of(tmp_path).split("<h2>Settings</h2>")[0]
+
+
+def test_the_page_opens_with_a_verdict_that_says_what_improved_and_by_how_much(tmp_path):
+    r = run(tmp_path)                               # the raw masks have two faults, the stabilized ones none
+    assert any("report.html (verdict: improved; " in line for line in r.logs)     # the console says it too
+    summary = json.loads((tmp_path / "metrics.json").read_text())["summary"]
+    j_raw, j_stab = summary["raw"]["J"], summary["stabilized"]["J"]
+    top = top_of(tmp_path)
+    assert "Verdict: improved</h2>" in top and "Stabilization raised the accuracy" in top
+    assert f"J (IoU with ground truth) {j_raw:.3f} → {j_stab:.3f} ({j_stab - j_raw:+.3f}, better)" in top
+    assert "flipped pixels per frame" in top and "No warning" in top
+    assert top.index("Verdict") < top.index("What limits trust") < top.index("Next step")
+
+
+def test_a_stabilizer_that_breaks_good_masks_gets_a_worse_verdict_and_its_warnings(tmp_path):
+    run(tmp_path, raw=moving, stab=raw_with_two_faults)
+    top = top_of(tmp_path)
+    assert "Verdict: worse</h2>" in top and "Stabilization lowered the accuracy" in top
+    assert "(-0.1" in top and ", worse)" in top
+    assert "What limits trust" in top and "less stable than the raw ones" in top
+    assert "Use the raw masks for this input, or tune the stabilizer" in top
+
+
+def warm_up_raw(i):
+    """Nothing at frames 1, 3 and 9 (raw and stabilized empty, the object there); a bad raw mask at 2."""
+    return torch.zeros(24, 32) if i in (1, 3, 9) else square(2 + i + 6) if i == 2 else raw_with_two_faults(i)
+
+
+def warm_up_stab(i):
+    return torch.zeros(24, 32) if i in (1, 3, 9) else moving(i)
+
+
+def gallery_frames(folder):
+    return {p.name.split("_")[1][:5] for p in (folder / "gallery").iterdir()}
+
+
+def test_the_gallery_skips_the_warm_up_and_frames_empty_in_both_masks(tmp_path):
+    run(tmp_path, raw=warm_up_raw, stab=warm_up_stab, gallery_size=4)
+    shown = gallery_frames(tmp_path)
+    assert {"00005", "00008"} <= shown                             # the raw miss and offset after the warm-up
+    assert not shown & {"00000", "00001", "00002", "00003", "00004", "00009"}, shown
+    run(tmp_path / "all", raw=warm_up_raw, stab=warm_up_stab, gallery_size=4, gallery_skip=0)
+    shown = gallery_frames(tmp_path / "all")
+    assert "00002" in shown and not shown & {"00001", "00003", "00009"}, shown     # empty in both: never
+
+
+def threshold_info(varies):
+    return lambda i: {"threshold": 0.45 + 0.05 * (i % 3) if varies else 0.5, "area": 100 + i,
+                      "target_area": 100}
+
+
+def test_a_fixed_threshold_plots_the_area_kept_against_its_target_instead_of_a_flat_line(tmp_path):
+    r = run(tmp_path, info=threshold_info(varies=False))
+    panels, fixed = r.node._state_panels()
+    assert fixed == 0.5 and [keys for keys, _ in panels][0] == ("area", "target_area")
+    assert not any("threshold" in keys for keys, _ in panels)
+    assert "threshold fixed at 0.5: lo = hi" in page_of(tmp_path) and (tmp_path / "plots" / "state.png").is_file()
+    r = run(tmp_path / "adaptive", info=threshold_info(varies=True))
+    panels, fixed = r.node._state_panels()
+    assert fixed is None and [keys for keys, _ in panels][:2] == [("threshold",), ("area", "target_area")]
+
+
+def test_the_report_of_a_graph_run_gives_its_speed_per_node(tmp_path):
+    import graphrun
+
+    graph = {"name": "speed", "mode": "offline", "device": "cpu",
+             "nodes": {"source": {"kind": "synthetic_scene", "params": {"frames": 12, "width": 64, "height": 48}},
+                       "seg": {"kind": "bg_subtract"}, "stab": {"kind": "ema"},
+                       "metrics": {"kind": "metrics", "params": {"flow_preset": "off"}},
+                       "report": {"kind": "report", "params": {"video": ""}}},
+             "edges": ["source.frame -> seg.frame", "source.background -> seg.background", "seg.prob -> stab.prob",
+                       "source.frame -> metrics.frame", "seg.prob -> metrics.raw", "stab.prob -> metrics.stabilized",
+                       "source.gt -> metrics.gt", "source.frame -> report.frame", "seg.prob -> report.raw",
+                       "stab.prob -> report.stabilized", "source.gt -> report.gt", "metrics.record -> report.metrics"]}
+    stats = graphrun.load(graph).run(out=tmp_path, log=lambda msg: None).stats
+    page = page_of(tmp_path)
+    assert f"12 frames in {stats['seconds']:.1f} s = {12 / stats['seconds']:.1f} fps" in page
+    speed = page.split("<h2>Speed</h2>")[1].split("<h2>")[0]
+    for node in ("source", "seg", "stab", "metrics", "report"):
+        assert f"<td>{node}</td>" in speed
+    assert "<h2>Speed</h2>" not in (run(tmp_path / "bare") and page_of(tmp_path / "bare"))   # no run, no figures
+
+
+def test_the_verdict_names_frames_made_much_worse_and_doubts_a_gain_that_warnings_undermine():
+    from graphrun.nodes.eval.verdict import judge_run
+
+    summary = {"raw": {"J": 0.80, "l1": 0.02}, "stabilized": {"J": 0.83, "l1": 0.01, "frames_worse_than_raw": 2}}
+    v = judge_run(summary, [], has_gt=True)
+    assert v.label == "improved" and "on 2 frame(s) the stabilized J is more than 0.2 below the raw J" in v.headline
+    steadier = {"raw": {"l1": 0.02, "warp_iou": 0.87}, "stabilized": {"l1": 0.013, "warp_iou": 0.876}}
+    lag = {"code": "lag_share", "message": "out.metrics: lag on 126 of 374 frames (34%)"}
+    v = judge_run(steadier, [lag], has_gt=False)
+    assert v.label == "doubtful" and v.trust == [lag["message"]] and "1 warning limits how far" in v.headline
+    assert judge_run(steadier, [], has_gt=False).label == "improved"
+
+
+STABILIZE_ON_TRAFFIC = {  # ctx.graph of `graphrun stabilize --set source.kind=video_file source.path=traffic.avi`
+    "name": "stabilize", "path": "graphs/stabilize.yaml", "vars": {"graph_dir": "/repo/graphs"},
+    "settings": {"source": {"kind": "video_file", "params": {"path": "traffic.avi"}},
+                 "seg": {"kind": "bg_subtract", "params": {}}, "stab.fuse": {"kind": "motion_fusion", "params": {}},
+                 "stab.guard": {"kind": "area_guard", "params": {}}, "out.report": {"kind": "report", "params": {}}}}
+
+
+def test_the_next_step_names_the_graphs_and_commands_that_fit_the_run():
+    from graphrun.nodes.eval.verdict import judge_run, next_steps
+
+    inputs = [{"node": "source", "kind": "video_file", "path": "traffic.avi"}]
+    lag = [{"code": "lag_share", "message": "lag on 126 of 374 frames (34%)"}]
+    steadier = {"raw": {"l1": 0.02}, "stabilized": {"l1": 0.013}}
+    steps = next_steps(judge_run(steadier, lag, False), lag, STABILIZE_ON_TRAFFIC, inputs, False)
+    commands = [cmd for _, cmd in steps]
+    assert "graphrun graphs/stabilize_person.yaml --set vars.input=traffic.avi" in commands
+    assert "graphrun graphs/stabilize_maskrcnn.yaml --set vars.input=traffic.avi seg.class_name=car" in commands
+    assert ("graphrun tune graphs/stabilize.yaml --set source.kind=video_file source.path=traffic.avi "
+            "--param stab.fuse.beta_fill=0.3:0.95 --param stab.guard.near_frac=0.05:0.3 --trials 20") in commands
+    synthetic = [{"node": "source", "kind": "synthetic_scene", "path": "synthetic scene (seed 0)"}]
+    good = {"raw": {"J": 0.86, "l1": 0.02}, "stabilized": {"J": 0.93, "l1": 0.004}}
+    steps = next_steps(judge_run(good, [], True), [], STABILIZE_ON_TRAFFIC, synthetic, True)
+    assert steps == [("Your own video (this was the synthetic test scene)",
+                      "graphrun graphs/stabilize.yaml --set source.kind=video_file source.path=my.mp4 --out runs/mine")]
+    davis = {"path": "graphs/davis.yaml", "vars": {"root": "/data/davis", "seq": "car-shadow", "pred": "osvos"},
+             "settings": {"preds": {"kind": "mask_folder", "params": {}}}}
+    (step,) = next_steps(judge_run(good, [], True), [], davis, [{"node": "frames", "kind": "image_folder"}], True)
+    assert step[1] == "graphrun graphs/davis.yaml --set vars.root=/path/to/data vars.seq=NAME vars.pred=MODEL " \
+                      "--out runs/mine"

@@ -13,7 +13,9 @@ Only small thumbnails of the frames that currently rank are kept (two bounded he
   among their neighbours: how much better the raw masks of t-1 and t+1 agree with each other
   than either does with the raw mask of t.
 
-Without ground truth a frame is judged when the next one arrives.
+Neither row shows the first ``skip_first`` frames (the segmenter's and the stabilizer's warm-up:
+a background model still learning, no history yet) nor a frame whose raw and stabilized masks are
+both empty (nothing to see). Without ground truth a frame is judged when the next one arrives.
 """
 from __future__ import annotations
 
@@ -49,14 +51,16 @@ class _Seen:
     back_raw: Optional[float] = None      # consistency with the previous frame (warp IoU or IoU)
     back_stab: Optional[float] = None
     warped: bool = False
+    warm: bool = False                    # one of the first frames: judged as a neighbour, never shown
 
 
 class Gallery:
     """Keeps the ``size`` best examples of each kind (the failed row keeps ``2 * size``: the frames
     also shown as helped are left out of it)."""
 
-    def __init__(self, size: int = 4, thumb_width: int = 320):
-        self.size, self.thumb_width = size, thumb_width
+    def __init__(self, size: int = 4, thumb_width: int = 320, skip_first: int = 5):
+        self.size, self.thumb_width, self.skip_first = size, thumb_width, skip_first
+        self.seen = 0                   # frames given so far (the warm-up is counted from the first one)
         self.helped: list = []          # min-heaps of (key, tie, index, caption, thumbnail)
         self.failed: list = []
         self._tie = itertools.count()
@@ -92,7 +96,11 @@ class Gallery:
         and, when connected, the metrics node's record of this frame."""
         index = int(frame.index)
         raw, stab = raw_p > 0.5, stab_p > 0.5
+        warm = self.seen < self.skip_first
+        self.seen += 1
         if gt_b is not None:
+            if warm or not (raw.any() or stab.any()):
+                return
             make = lambda: self.thumb(frame, raw_p, stab_p, gt_b)  # noqa: E731
             j_raw, j_stab = iou(raw, gt_b), iou(stab, gt_b)
             if j_stab > j_raw:
@@ -102,7 +110,8 @@ class Gallery:
                        make)
             self.before = self.mid = None
             return
-        cur = _Seen(index, self.thumb(frame, raw_p, stab_p, None) if self.size else None, raw, stab)
+        cur = _Seen(index, self.thumb(frame, raw_p, stab_p, None) if self.size and not warm else None, raw, stab,
+                    warm=warm)
         prev = self.mid
         if prev is not None:
             r, s = (record.get("raw") or {}, record.get("stabilized") or {}) if isinstance(record, dict) else ({}, {})
@@ -116,6 +125,8 @@ class Gallery:
 
     def _judge(self, before: _Seen, mid: _Seen, after: _Seen) -> None:
         if before.raw.shape != mid.raw.shape or after.raw.shape != mid.raw.shape:
+            return
+        if mid.warm or not (mid.raw.any() or mid.stab.any()):
             return
         # helped: the stabilized mask steady where the raw one is not, and still the segmenter's object
         if mid.stab.any() and before.stab.any() and after.stab.any() and mid.back_raw is not None:

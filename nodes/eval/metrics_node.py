@@ -14,9 +14,9 @@ from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FLOW, FRAME, MASK, RECORD, TENSOR
 
 from ..common import DIS_PRESETS, binarize, frame_name, iou, to_gray, to_numpy, write_atomic
-from ..common.alerts import os_words, warn, warnings_of
+from ..common.alerts import alerts_of, os_words, warn, warnings_of
 from ..common.size import SizeWatch, capped_scale, every_nth, every_nth_flow, sample_step, size_text
-from .checks import Agreement
+from .checks import Agreement, Limits, judge
 from .lag import LagTracker
 from .metrics import GhostTracker, StreamSummary, dis_flow, frame_stats, warp_masks
 
@@ -85,12 +85,15 @@ class Metrics(Node):
     Memory per frame is constant: each frame's record is appended to ``<out>/metrics.jsonl`` (one
     JSON object per line, flushed) as the run goes, and the summary is kept as running sums. At
     finish: ``<out>/metrics.json`` {summary: {raw, stabilized, gt}, run: {frames_done,
-    frames_expected, interrupted, frames_skipped, skipped_first, size_changes, warnings, lag_first_frames,
-    records}}
-    and a table in the log. Without ``--out`` nothing is written. Warnings (logged, published
-    under ``warnings``, in metrics.json and the report) when the stabilized masks leave the raw
-    ones far behind: mean fidelity below ``warn_fidelity``, empty on more than ``warn_empty`` of
-    the frames where the raw mask is not, or more than ``warn_area_ratio`` times its area. A change
+    frames_expected, interrupted, frames_skipped, skipped_first, size_changes, warnings, alerts,
+    lag_first_frames, records}}
+    and a table in the log. Without ``--out`` nothing is written. Warnings (checks.py: logged, and
+    in metrics.json as ``run.warnings``, the lines, and ``run.alerts``, ``[{code, node, message,
+    value, limit}]`` with every warning of the run, the report's and batch's source) when the
+    stabilized masks cannot be trusted: mean fidelity below ``warn_fidelity``, empty on more than
+    ``warn_empty`` of the frames where the raw mask is not, more than ``warn_area_ratio`` times its
+    area or less than ``warn_area_shrink`` of it, lag on more than ``warn_lag_share`` of the frames,
+    a stability figure worse than the raw masks' (``warn_stability_loss``, ``warn_area_cv_rise``). A change
     of the frame size restarts the consecutive measures (logged). Lag (``lag.py``): a stabilized
     mask that shows what neither the segmenter (the raw masks of the frame and, moved along the
     flow, of both neighbours) nor the motion explains trails the object; ``lag_frames`` counts the
@@ -122,14 +125,31 @@ class Metrics(Node):
         min_fidelity: float = Field(0.8, ge=0.0, le=1.0,
                                     description="without ground truth, the tuning objective (stabilized warp-IoU) "
                                                 "is penalized when mean IoU(stabilized, raw) falls below this")
-        warn_fidelity: float = Field(0.5, ge=0.0, le=1.0,
-                                     description="warn when the mean IoU(stabilized, raw) is below this")
-        warn_empty: float = Field(0.25, ge=0.0, le=1.0,
+        warn_fidelity: float = Field(Limits.min_fidelity, ge=0.0, le=1.0,
+                                     description="warn when the mean IoU(stabilized, raw) is below this "
+                                                 "(with ground truth: and J did not rise)")
+        warn_empty: float = Field(Limits.max_empty, ge=0.0, le=1.0,
                                   description="warn when the stabilized mask is empty on more than this fraction "
                                               "of the frames where the raw mask is not")
-        warn_area_ratio: float = Field(2.0, ge=1.0, le=1000.0,
+        warn_area_ratio: float = Field(Limits.max_area_ratio, ge=1.0, le=1000.0,
                                        description="warn when the stabilized masks are this many times "
                                                    "the raw masks' area on average")
+        warn_area_shrink: float = Field(Limits.min_area_ratio, ge=0.0, le=1.0,
+                                        description="warn when the stabilized masks are less than this fraction "
+                                                    "of the raw masks' area on average (with ground truth: and J "
+                                                    "did not rise)")
+        warn_lag_share: float = Field(Limits.max_lag_share, ge=0.0, le=1.0,
+                                      description="warn when more than this fraction of the frames lag "
+                                                  "(with ground truth: and J did not rise)")
+        warn_stability_loss: float = Field(Limits.max_stability_loss, ge=0.0, le=10.0,
+                                           description="warn when the stabilized area CV or flipped pixels are "
+                                                       "this much (relative) above the raw ones', or the "
+                                                       "warp-IoU this much below (with ground truth: and J "
+                                                       "did not rise)")
+        warn_area_cv_rise: float = Field(Limits.max_area_cv_rise, ge=0.0, le=100.0,
+                                         description="warn when the stabilized area CV is this much (relative) "
+                                                     "above the raw one's (it rises up to 19% where stabilization "
+                                                     "fixes DAVIS predictions)")
         lag_frac: float = Field(0.05, ge=0.0, le=1.0,
                                 description="a lag frame: the stabilized mask shows more than this fraction of the "
                                             "object's area that neither the raw masks of the frame and its "
@@ -295,7 +315,7 @@ class Metrics(Node):
         return {"frames_done": self._done, "frames_expected": ctx.expected_frames,
                 "interrupted": bool(ctx.interrupted), "frames_skipped": self._skipped,
                 "skipped_first": list(self._skipped_first), "size_changes": list(self._size_changes),
-                "warnings": warnings_of(ctx),
+                "warnings": warnings_of(ctx), "alerts": alerts_of(ctx),
                 "lag_first_frames": self._lag.summary()["lag_frame_indices"] if self._lag is not None else [],
                 "records": self.params.records if self._jsonl is not None else None}
 
@@ -304,11 +324,16 @@ class Metrics(Node):
         if self._lag is not None:
             self._lag.finish()
         summary = self.summary()
-        for msg in self._agree.warnings(p.warn_fidelity, p.warn_empty, p.warn_area_ratio):
-            warn(ctx, f"{ctx.name}: {msg}")
+        limits = Limits(min_fidelity=p.warn_fidelity, max_empty=p.warn_empty, max_area_ratio=p.warn_area_ratio,
+                        min_area_ratio=p.warn_area_shrink, max_lag_share=p.warn_lag_share,
+                        max_stability_loss=p.warn_stability_loss, max_area_cv_rise=p.warn_area_cv_rise)
+        lag = self._lag.summary() if self._lag is not None else None
+        for a in judge(summary, self._agree, lag, limits):
+            warn(ctx, f"{ctx.name}: {a.message}", code=a.code, value=a.value, limit=a.limit)
         if self._skipped:
             warn(ctx, f"{ctx.name}: {self._skipped} frame(s) never arrived complete (skipped upstream"
-                      f"{' or dropped' if ctx.mode == 'realtime' else ''}), first at frame {self._skipped_first[0]}")
+                      f"{' or dropped' if ctx.mode == 'realtime' else ''}), first at frame {self._skipped_first[0]}",
+                 code="frames_skipped", value=self._skipped)
         run = self.run_info(ctx)
         ctx.publish("metrics", summary)
         ctx.publish("metrics_run", run)

@@ -21,14 +21,15 @@ from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, MASK, RECORD, TENSOR
 
 from ..common import GT_COLOR, RAW_COLOR, STAB_COLOR, iou, mask_to_float, needs_out, tint, to_numpy, write_atomic
-from ..common.alerts import os_words, warnings_of
+from ..common.alerts import alerts_of, os_words
 from ..common.size import SizeWatch, size_text
 from ..common.timing import FrameClock
 from . import run_info
-from .checks import Agreement
+from .checks import Agreement, judge
 from .gallery import Gallery
 from .glossary import COLUMNS, EXPLAIN, SUMMARY_ROWS
 from .series import SeriesSet
+from .verdict import judge_run, next_steps
 
 STREAMS = ("raw", "stabilized", "gt")
 MAX_SIZE_CHANGES = 10
@@ -59,15 +60,20 @@ class Report(Node):
     """Writes ``<out>/report.html`` with plots (``plots/``) and a frame gallery (``gallery/``).
 
     The page opens with its title (the input's name and the graph's, unless ``title`` is given),
-    a banner when the run was stopped early (frames done of frames expected), the run's warnings
-    (decoding problems, stabilized masks far from the raw ones...), and the settings: graph,
-    input, frames, size (and its changes), frame rate, and the parameters that differ from the
-    defaults. Then the summary table from ``metrics.json`` with every metric explained in words,
-    the overlay video, plots over time (raw vs stabilized: consecutive and flow-warped IoU,
-    flicker, area, fidelity, J with ground truth, the stabilizer's state), downsampled to at most
-    ``2 * max_points`` points per curve (shaded band: the min-max of the frames merged), and the
-    gallery (see gallery.py: where stabilization helped most, where the raw segmentation failed
-    worst). A change of the frame size is logged and shown. The page is static: open it from
+    a banner when the run was stopped early (frames done of frames expected), and the verdict
+    (verdict.py): what stabilization changed and by how much (J with ground truth, flipped pixels,
+    warp-IoU...), the run's warnings (checks.py and every node's: decoding problems, stabilized
+    masks far from the raw ones, lag...), the run's speed (``ctx.run_stats``: frames per second and
+    the time per frame of each part of the graph), and the next step (own video, ``graphrun tune``,
+    another segmenter's graph). Then the settings: graph, input, frames, size (and its changes),
+    frame rate, and the parameters that differ from the defaults; each node's time; the summary
+    table from ``metrics.json`` with every metric explained in words, the overlay video, plots over
+    time (raw vs stabilized: consecutive and flow-warped IoU, flicker, area, fidelity, J with ground
+    truth, the stabilizer's state: a fixed threshold shows the area it keeps against its target),
+    downsampled to at most ``2 * max_points`` points per curve (shaded band: the min-max of the
+    frames merged), and the gallery (see gallery.py: where stabilization helped most, where the raw
+    segmentation failed worst; never the first ``gallery_skip`` frames nor a frame empty in both
+    masks). A change of the frame size is logged and shown. The page is static: open it from
     disk, no server needed.
     """
 
@@ -85,6 +91,9 @@ class Report(Node):
         title: str = Field("", description="page title (default: the input's name and the graph's)")
         metrics_file: str = Field("metrics.json", description="metrics summary file inside --out")
         gallery_size: int = Field(4, ge=0, le=50, description="frames in each gallery row")
+        gallery_skip: int = Field(5, ge=0, le=100_000,
+                                  description="first frames the gallery never shows (the segmenter's and the "
+                                              "stabilizer's warm-up)")
         thumb_width: int = Field(320, ge=32, le=2048, description="width of the gallery thumbnails")
         max_points: int = Field(1000, ge=10, le=100_000,
                                 description="points per curve kept (frames are merged beyond twice this)")
@@ -93,7 +102,7 @@ class Report(Node):
     def setup(self, ctx) -> None:
         self.out = needs_out(ctx, "report")
         self.series = SeriesSet(self.params.max_points)
-        self.gallery = Gallery(self.params.gallery_size, self.params.thumb_width)
+        self.gallery = Gallery(self.params.gallery_size, self.params.thumb_width, self.params.gallery_skip)
         self.agree = Agreement()
         self.clock = FrameClock()
         self.sizes = SizeWatch("consecutive measures and gallery neighbours restart")
@@ -103,6 +112,7 @@ class Report(Node):
         self.frames = 0
         self.records = 0
         self.has_gt = False
+        self.verdict = ""
 
     # -- per frame ------------------------------------------------------------------------
     def process(self, ctx, frame, raw, stabilized, gt=None, info=None, metrics=None):
@@ -140,7 +150,7 @@ class Report(Node):
             self.prev[s] = m
         self.series.add("stabilized", "fidelity", index, self.agree.add(raw, stab))
         if isinstance(info, dict):
-            for k in ("threshold", "confidence", "miss_streak"):
+            for k in ("threshold", "area", "target_area", "confidence", "miss_streak"):
                 if k in info:
                     self.series.add("info", k, index, info[k])
 
@@ -148,18 +158,34 @@ class Report(Node):
     def finish(self, ctx) -> None:
         metrics, note = self._load_metrics()
         run = metrics.get("run") if isinstance(metrics, dict) and isinstance(metrics.get("run"), dict) else {}
-        warnings = list(run.get("warnings") or []) + warnings_of(ctx)
-        if not metrics:
-            warnings += self.agree.warnings()
-        warnings = list(dict.fromkeys(str(w) for w in warnings))
+        alerts = self._alerts(ctx, run, metrics)
         try:
             plots = self._plots()
             gallery = self._gallery()
-            page = self._html(ctx, metrics, run, note, warnings, plots, gallery)
+            page = self._html(ctx, metrics, run, note, alerts, plots, gallery)
             write_atomic(self.out / "report.html", page)
         except OSError as exc:
             raise UserInputError(f"report '{ctx.name}': cannot write into {self.out}: {os_words(exc)}") from None
-        ctx.log(f"{ctx.name}: wrote {self.out / 'report.html'} ({len(plots)} plots, {len(gallery)} gallery images)")
+        ctx.log(f"{ctx.name}: wrote {self.out / 'report.html'} (verdict: {self.verdict}; {len(plots)} plots, "
+                f"{len(gallery)} gallery images)")
+
+    def _alerts(self, ctx, run: dict, metrics) -> list[dict]:
+        """Every warning of the run, structured (checks.py / alerts.py), each once: those in metrics.json,
+        then those published since; without metrics.json the checks on the report's own counts."""
+        found = [a for a in run.get("alerts") or [] if isinstance(a, dict)]
+        found += [{"code": "node_warning", "message": str(w)} for w in run.get("warnings") or []
+                  if isinstance(w, str)]                        # a metrics.json without structured alerts
+        found += alerts_of(ctx)
+        if not metrics:
+            found += [{"code": a.code, "node": ctx.name, "message": a.message, "value": a.value, "limit": a.limit}
+                      for a in judge({}, self.agree)]
+        seen, out = set(), []
+        for a in found:
+            msg = str(a.get("message", ""))
+            if msg and msg not in seen:
+                seen.add(msg)
+                out.append(a)
+        return out
 
     def _load_metrics(self):
         name = self.params.metrics_file
@@ -218,25 +244,53 @@ class Report(Node):
             fig.tight_layout()
             fig.savefig(pdir / f"{fname}.png")
             written.append((f"plots/{fname}.png", title))
-        state = [(k, lbl) for k, lbl in (("threshold", "adaptive threshold"), ("confidence", "confidence"),
-                                          ("miss_streak", "miss streak (frames)"))
-                 if self.series.get("info", k) is not None]
+        state, fixed = self._state_panels()
         if state:
             fig = Figure(figsize=(8, 1.0 + 1.4 * len(state)), dpi=100)
             FigureCanvasAgg(fig)
             axes = fig.subplots(len(state), 1, sharex=True, squeeze=False)[:, 0]
-            for ax, (k, lbl) in zip(axes, state):
-                x, mean, _, _ = self.series.get("info", k).arrays()
-                ax.plot(x, mean, color=colors["stabilized"], lw=1.4,
-                        drawstyle="steps-mid" if k == "miss_streak" else None)
+            for ax, (keys, lbl) in zip(axes, state):
+                for k in keys:
+                    x, mean, _, _ = self.series.get("info", k).arrays()
+                    target = k == "target_area"
+                    ax.plot(x, mean, color=colors["gt" if target else "stabilized"], lw=1.0 if target else 1.4,
+                            ls="--" if target else "-", label={"area": "area kept", "target_area": "target"}.get(k),
+                            drawstyle="steps-mid" if k == "miss_streak" else None)
+                if len(keys) > 1:
+                    ax.legend(fontsize=7, loc="best")
                 ax.set_ylabel(lbl, fontsize=8)
                 ax.grid(alpha=0.3)
-            axes[0].set_title("Stabilizer state over time", fontsize=10)
+            title = "Stabilizer state over time" + (f" (threshold fixed at {fixed:g}: lo = hi)"
+                                                     if fixed is not None else "")
+            axes[0].set_title(title, fontsize=10)
             axes[-1].set_xlabel("frame")
             fig.tight_layout()
             fig.savefig(pdir / "state.png")
-            written.append(("plots/state.png", "Stabilizer state over time"))
+            written.append(("plots/state.png", title))
         return written
+
+    def _state_panels(self) -> tuple[list[tuple[tuple[str, ...], str]], Optional[float]]:
+        """The stabilizer-state panels ((info keys, y label)) and the threshold when it never moved.
+
+        A fixed threshold (lo = hi) is a flat line: its panel gives way to the one that shows what the
+        threshold does, the area it keeps against the area it aims at (``area``, ``target_area``)."""
+        have = {k for k in ("threshold", "area", "target_area", "confidence", "miss_streak")
+                if self.series.get("info", k) is not None}
+        fixed = None
+        if "threshold" in have:
+            _, _, lo, hi = self.series.get("info", "threshold").arrays()
+            if np.isfinite(lo).any() and np.nanmin(lo) == np.nanmax(hi):
+                fixed = float(np.nanmin(lo))
+        panels = []
+        if "threshold" in have and fixed is None:
+            panels.append((("threshold",), "adaptive threshold"))
+        if "area" in have:
+            panels.append((tuple(k for k in ("area", "target_area") if k in have), "area (working px)"))
+        panels += [((k,), lbl) for k, lbl in (("confidence", "confidence"), ("miss_streak", "miss streak (frames)"))
+                   if k in have]
+        if fixed is not None and not any("area" in keys for keys, _ in panels):
+            panels.insert(0, (("threshold",), "threshold (fixed)"))
+        return panels, fixed
 
     # -- gallery --------------------------------------------------------------------------
     def _gallery(self) -> list[tuple[str, str, str]]:
@@ -297,7 +351,7 @@ class Report(Node):
                 rows.append((f"parameters of {esc(who)}", esc(", ".join(f"{k}={v}" for k, v in flat))))
         return rows
 
-    def _html(self, ctx, metrics, run, note, warnings, plots, gallery) -> str:
+    def _html(self, ctx, metrics, run, note, alerts, plots, gallery) -> str:
         p = self.params
         esc = html.escape
         title = p.title or run_info.report_title(ctx)
@@ -311,7 +365,13 @@ class Report(Node):
                  ".partial{background:#fde8e8;border-left:4px solid #d03030;padding:8px 12px}"
                  "dt{font-weight:bold;margin-top:6px}dd{margin-left:18px}"
                  "figure{margin:10px 0}figcaption{font-size:0.9em;color:#555}"
-                 ".raw{color:#d04010}.stab{color:#189040}.gt{color:#2060d0}</style></head><body>",
+                 ".raw{color:#d04010}.stab{color:#189040}.gt{color:#2060d0}"
+                 ".verdict{border:1px solid #ccc;border-left:6px solid #888;padding:6px 16px;margin:12px 0}"
+                 ".verdict.improved{border-left-color:#189040}.verdict.worse{border-left-color:#d03030}"
+                 ".verdict.mixed,.verdict.unchanged,.verdict.doubtful{border-left-color:#f0a020}"
+                 ".verdict .headline{font-size:1.15em}.verdict h3{margin:10px 0 4px;font-size:1em}"
+                 ".verdict ul{margin:2px 0}code{background:#f3f3f3;padding:1px 4px;overflow-wrap:anywhere}"
+                 "</style></head><body>",
                  f"<h1>{esc(title)}</h1>"]
         interrupted = run.get("interrupted", ctx.interrupted)
         if interrupted:
@@ -320,9 +380,7 @@ class Report(Node):
             of = f" of {expected}" if expected else ""
             parts.append(f"<p class='partial'><b>Partial run: {done}{of} frames.</b> The run was stopped early; "
                          f"every figure below covers those frames only.</p>")
-        if warnings:
-            parts.append("<div class='note'><b>Warnings</b><ul>"
-                         + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>")
+        parts.append(self._verdict(ctx, metrics, alerts))
         parts.append("<p><span class='raw'>raw</span> = the per-frame segmenter, <span class='stab'>stabilized</span> "
                      "= after temporal stabilization, <span class='gt'>ground truth</span> where available.</p>")
         if note:
@@ -330,6 +388,9 @@ class Report(Node):
         parts.append("<h2>Settings</h2><table class='settings'>"
                      + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in self._settings(ctx, run))
                      + "</table>")
+        speed = self._speed(ctx)
+        if speed:
+            parts.append(speed)
         parts.append("<h2>Summary</h2>")
         parts.append(self._summary_table(metrics))
         if p.video:
@@ -352,6 +413,103 @@ class Report(Node):
                     parts.append(f"<figure><img src='{esc(src)}'><figcaption>{cap}</figcaption></figure>")
         parts.append("</body></html>")
         return "\n".join(parts)
+
+    def _verdict(self, ctx, metrics, alerts: list[dict]) -> str:
+        """The box at the top: what changed and by how much, what limits trust, what to do next."""
+        esc = html.escape
+        summary = metrics.get("summary") if isinstance(metrics, dict) else None
+        has_gt = self.has_gt or bool(isinstance(summary, dict) and isinstance(summary.get("gt"), dict))
+        if not isinstance(summary, dict):
+            summary = self._own_summary()
+        v = judge_run(summary, alerts, has_gt)
+        steps = next_steps(v, alerts, ctx.graph or {}, run_info.run_inputs(ctx), has_gt)
+        label = {"improved": "improved", "doubtful": "improved by the figures, but not to be trusted yet",
+                 "worse": "worse", "mixed": "mixed", "unchanged": "no clear change"}[v.label]
+        self.verdict = label
+        out = [f"<div class='verdict {v.label}'><h2>Verdict: {esc(label)}</h2>",
+               f"<p class='headline'>{esc(v.headline)}</p>"]
+        if v.changes:
+            out.append("<h3>Raw &rarr; stabilized</h3><ul>" + "".join(f"<li>{esc(c)}</li>" for c in v.changes)
+                       + "</ul>")
+        if alerts:
+            out.append("<h3>What limits trust</h3><ul>"
+                       + "".join(f"<li>{esc(self._short(a))}</li>" for a in alerts) + "</ul>")
+        else:
+            out.append("<h3>What limits trust</h3><p>No warning: agreement with the segmenter, lag, area and "
+                       "stability are all within their limits.</p>")
+        speed = self._speed_line(ctx, parts=True)
+        if speed:
+            out.append(f"<h3>Speed</h3><p>{esc(speed)} (per node: Speed, below).</p>")
+        out.append("<h3>Next step</h3><ul>" + "".join(
+            f"<li>{esc(text)}" + (f": <code>{esc(cmd)}</code>" if cmd else "") + "</li>" for text, cmd in steps)
+                   + "</ul></div>")
+        return "\n".join(out)
+
+    @staticmethod
+    def _short(alert: dict) -> str:
+        """An alert's message without the name of the node that raised it (``out.metrics: ...``)."""
+        msg, node = str(alert.get("message", "")), alert.get("node")
+        return msg[len(node) + 2:] if isinstance(node, str) and msg.startswith(f"{node}: ") else msg
+
+    def _own_summary(self) -> dict:
+        """Without metrics.json: the raw and stabilized means of the report's own curves (consecutive IoU, J)."""
+        out = {}
+        for s in ("raw", "stabilized"):
+            col = {}
+            for key, name in (("iou_prev", "consecutive_iou"), ("J", "J")):
+                series = self.series.get(s, key)
+                if series is not None:
+                    _, mean, _, _ = series.arrays()
+                    if np.isfinite(mean).any():
+                        col[name] = float(np.nanmean(mean))
+            out[s] = col
+        return out
+
+    def _speed_line(self, ctx, parts: bool = False) -> str:
+        """``374 frames in 21.1 s = 17.7 fps (...)`` from the run's figures ("" outside a graph run);
+        ``parts``: and the time per frame of each part of the graph (nodes grouped by the name before
+        the first dot: a subgraph's nodes together), slowest first."""
+        st = ctx.run_stats or {}
+        frames, seconds = st.get("frames"), _num(st.get("seconds"))
+        if not frames or not seconds or not math.isfinite(seconds) or seconds <= 0:
+            return ""
+        text = f"{frames} frames in {seconds:.1f} s = {frames / seconds:.1f} fps"
+        setup = _num(st.get("setup_s"))
+        if math.isfinite(setup) and 0.1 <= setup < seconds:
+            text += f" ({setup:.1f} s of setup included: {frames / (seconds - setup):.1f} fps after it)"
+        how = ", ".join(str(x) for x in (st.get("mode"), st.get("executor") and f"{st['executor']} executor",
+                                          st.get("threads") and f"{st['threads']} threads") if x)
+        text += f"; {how}" if how else ""
+        nodes = st.get("nodes") if isinstance(st.get("nodes"), dict) else {}
+        groups: dict = {}
+        for n, d in nodes.items():
+            ms = _num(d.get("mean_ms")) if isinstance(d, dict) else math.nan
+            if math.isfinite(ms):
+                groups[n.split(".")[0]] = groups.get(n.split(".")[0], 0.0) + ms
+        if parts and groups:
+            text += "; time per frame: " + ", ".join(f"{g} {ms:.1f} ms" for g, ms in
+                                                     sorted(groups.items(), key=lambda t: -t[1]))
+        return text
+
+    def _speed(self, ctx) -> str:
+        """The Speed section: every node's time per frame, slowest first."""
+        st = ctx.run_stats or {}
+        nodes = st.get("nodes") if isinstance(st.get("nodes"), dict) else {}
+        rows = sorted(((n, d) for n, d in nodes.items() if isinstance(d, dict) and np.isfinite(_num(d.get("mean_ms")))),
+                      key=lambda t: -_num(t[1].get("total_s")))
+        if not rows:
+            return ""
+        esc = html.escape
+        out = [f"<h2>Speed</h2><p>{esc(self._speed_line(ctx))}.</p>",
+               "<table><tr><th>node</th><th>kind</th><th>thread</th><th>mean ms/frame</th><th>p99 ms</th>"
+               "<th>total s</th></tr>"]
+        for n, d in rows:
+            out.append(f"<tr><td>{esc(n)}</td><td>{esc(str(d.get('kind', '')))}</td>"
+                       f"<td>{esc(str(d.get('thread', '')))}</td><td>{_fmt(d.get('mean_ms'))}</td>"
+                       f"<td>{_fmt(d.get('p99_ms'))}</td><td>{_fmt(d.get('total_s'))}</td></tr>")
+        out.append("</table><p style='font-size:0.9em;color:#555'>Each node's own calls; nodes on different threads "
+                   "run at the same time, so their times add up to more than the run's.</p>")
+        return "\n".join(out)
 
     def _summary_table(self, metrics) -> str:
         summary = metrics.get("summary") if isinstance(metrics, dict) else None

@@ -196,7 +196,7 @@ class StreamURL(Source):
                     if p.max_frames is not None and i >= p.max_frames:
                         return
         except av.error.FFmpegError as exc:  # connection lost, read timeout
-            warn(ctx, f"{p.url}: stream ended after {i} frames ({os_words(exc)})")
+            warn(ctx, f"{p.url}: stream ended after {i} frames ({os_words(exc)})", code="stream_ended")
 
     def close(self):
         c, self._c = self._c, None

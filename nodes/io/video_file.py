@@ -43,7 +43,7 @@ class VideoFile(Source):
     def _warn(self, msg: str) -> None:
         """A decoding problem: logged, and kept in the run's warnings (the report shows them)."""
         if self._ctx is not None:
-            warn(self._ctx, msg)
+            warn(self._ctx, msg, code="decoding")
         else:
             from .decode import _default_warn
             _default_warn(msg)

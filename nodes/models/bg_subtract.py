@@ -193,4 +193,5 @@ class BgSubtract(Node):
                                  f"per frame over the first {self.params.camera_check} frames; a static camera "
                                  f"measures < {self.params.max_camera_shift:.2%}): background subtraction needs a "
                                  f"static camera. For a person use graphs/stabilize_person.yaml, for COCO objects "
-                                 f"graphs/stabilize_maskrcnn.yaml")
+                                 f"graphs/stabilize_maskrcnn.yaml", code="camera_moves", value=shift,
+                 limit=self.params.max_camera_shift)

@@ -180,7 +180,8 @@ class OverlayWriter(Node):
         if fps is not None and 1.0 <= fps <= 1000.0:
             return fps
         warn(self._ctx, f"overlay_writer '{self._ctx.name}': the frames carry no increasing timestamps; "
-                        f"{self.final.name} is written at {DEFAULT_FPS:g} fps (set {self._ctx.name}.fps to change)")
+                        f"{self.final.name} is written at {DEFAULT_FPS:g} fps (set {self._ctx.name}.fps to change)",
+             code="no_timestamps")
         return DEFAULT_FPS
 
     def _flush_pending(self) -> None:
