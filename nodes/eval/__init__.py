@@ -19,6 +19,7 @@ from .metrics import (
     warp_iou,
     warp_mask,
     warp_masks,
+    worse_than_raw,
 )
 from .metrics_node import STREAMS, SUMMARY_KEYS, Metrics, format_table, partial_text
 from .report import Report
@@ -30,4 +31,5 @@ __all__ = ["Agreement", "Gallery", "COLUMNS", "EXPLAIN", "SUMMARY_ROWS", "GhostT
            "sequence_metrics", "summarize", "to_numpy", "warp_iou", "warp_mask", "warp_masks", "STREAMS",
            "SUMMARY_KEYS", "Metrics", "format_table", "partial_text", "Report", "flat_params", "input_name",
            "node_settings", "report_title", "run_inputs", "short_value", "Series", "SeriesSet", "LagTracker",
-           "default_tolerance", "frame_lag", "invert_flow", "sequence_lag", "summarize_lag", "support"]
+           "default_tolerance", "frame_lag", "invert_flow", "sequence_lag", "summarize_lag", "support",
+           "worse_than_raw"]
