@@ -39,7 +39,7 @@ LOO_AXES = {
                    "1 frame, min_frac 0.05": ["stab.lookahead=1", "stab.glitch.min_frac=0.05"]},
     "fuse.fb_sigma": {"2 px": ["stab.fuse.fb_sigma=2"], "3 px": ["stab.fuse.fb_sigma=3"]},
 }
-SHIPPED = ("causal", "3 px")
+SHIPPED = ("1 frame, min_frac 0.05", "3 px")
 
 
 def run(graph: str, sets: list, device: str) -> tuple[dict, float]:
@@ -69,18 +69,20 @@ def bench_predictions(method, seqs, args):
 def print_table(method, rows):
     print(f"\n### {method} ({len(rows)} sequences; J/F vs ground truth, warp-IoU = flow-compensated "
           f"consecutive IoU)\n")
-    print("| sequence | J raw | J stab | dJ | F raw | F stab | warp-IoU raw | warp-IoU stab | warp-IoU GT "
-          "| cons. IoU raw | cons. IoU stab | cons. IoU GT | lag frames stab | ms/frame |")
-    print("|---|" + "---|" * 13)
+    print("| sequence | J raw | J stab | dJ | much-worse frames | F raw | F stab | warp-IoU raw | warp-IoU stab "
+          "| warp-IoU GT | cons. IoU raw | cons. IoU stab | cons. IoU GT | lag frames stab | ms/frame |")
+    print("|---|" + "---|" * 14)
     for r in rows:
         a, b, g = r["raw"], r["stab"], r["gt"]
-        print(f"| {r['seq']} | {a['J']:.3f} | {b['J']:.3f} | {b['J'] - a['J']:+.3f} | {a['F']:.3f} | {b['F']:.3f} "
+        print(f"| {r['seq']} | {a['J']:.3f} | {b['J']:.3f} | {b['J'] - a['J']:+.3f} | {b['frames_worse_than_raw']} "
+              f"| {a['F']:.3f} | {b['F']:.3f} "
               f"| {a['warp_iou']:.3f} | {b['warp_iou']:.3f} | {g['warp_iou']:.3f} | {a['consecutive_iou']:.3f} "
               f"| {b['consecutive_iou']:.3f} | {g['consecutive_iou']:.3f} | {b.get('lag_frames', '-')} "
               f"| {r['ms']:.1f} |")
     m = lambda k, s: float(np.mean([r[s][k] for r in rows]))  # noqa: E731
     dj = m('J', 'stab') - m('J', 'raw')
     print(f"| **mean** | **{m('J', 'raw'):.3f}** | **{m('J', 'stab'):.3f}** | **{dj:+.3f}** "
+          f"| **{sum(r['stab']['frames_worse_than_raw'] for r in rows)}** "
           f"| {m('F', 'raw'):.3f} | {m('F', 'stab'):.3f} | **{m('warp_iou', 'raw'):.3f}** | "
           f"**{m('warp_iou', 'stab'):.3f}** | {m('warp_iou', 'gt'):.3f} | {m('consecutive_iou', 'raw'):.3f} | "
           f"{m('consecutive_iou', 'stab'):.3f} | {m('consecutive_iou', 'gt'):.3f} | "
@@ -114,7 +116,7 @@ def _gain(job):
     seq, method, sets, device = job
     m, _ = run("davis", davis_sets(seq, method) + sets + ["out.metrics.flow_preset=off", "out.metrics.lag_frac=0"],
                device)
-    return m["stabilized"]["J"] - m["raw"]["J"]
+    return m["stabilized"]["J"] - m["raw"]["J"], m["stabilized"]["frames_worse_than_raw"]
 
 
 def leave_one_out(seqs, args):
@@ -129,14 +131,16 @@ def leave_one_out(seqs, args):
             for pt in points for seq, m in cols]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         flat = list(pool.map(_gain, jobs))
-    gains = np.array(flat).reshape(len(points), len(cols))
+    gains = np.array([g for g, _ in flat]).reshape(len(points), len(cols))
+    worse = np.array([w for _, w in flat]).reshape(len(points), len(cols))
     print(f"\n### leave-one-sequence-out ({', '.join(methods)}; {len(points)} points): chosen on the other "
           f"sequences, scored on the held-out one\n")
     print("| held-out | chosen (" + "; ".join(LOO_AXES) + ") | " + " | ".join(f"dJ held-out {m}" for m in methods)
-          + " | " + " | ".join(f"dJ shipped {m}" for m in methods) + " |")
-    print("|---|---|" + "---|" * (2 * len(methods)))
+          + " | " + " | ".join(f"dJ shipped {m}" for m in methods) + " | much-worse frames held-out | shipped |")
+    print("|---|---|" + "---|" * (2 * len(methods) + 2))
     shipped = points.index(SHIPPED)
     held = {m: [] for m in methods}
+    held_worse = shipped_worse = 0
     for seq in seqs:
         mine = [j for j, c in enumerate(cols) if c[0] == seq]
         if not mine:
@@ -150,14 +154,19 @@ def leave_one_out(seqs, args):
             dflt.append("-" if j is None else f"{gains[shipped, j]:+.3f}")
             if j is not None:
                 held[m].append((gains[best, j], gains[shipped, j]))
-        print(f"| {seq} | {'; '.join(points[best])} | " + " | ".join(cells) + " | " + " | ".join(dflt) + " |")
+        bad, bad_shipped = int(worse[best, mine].sum()), int(worse[shipped, mine].sum())
+        held_worse, shipped_worse = held_worse + bad, shipped_worse + bad_shipped
+        print(f"| {seq} | {'; '.join(points[best])} | " + " | ".join(cells) + " | " + " | ".join(dflt)
+              + f" | {bad} | {bad_shipped} |")
     means = [f"**{np.mean([h for h, _ in held[m]]):+.3f}** (worst {min(h for h, _ in held[m]):+.3f})" for m in methods]
     ship = [f"{np.mean([d for _, d in held[m]]):+.3f} (worst {min(d for _, d in held[m]):+.3f})" for m in methods]
-    print("| **mean** | | " + " | ".join(means) + " | " + " | ".join(ship) + " |")
+    print("| **mean** | | " + " | ".join(means) + " | " + " | ".join(ship)
+          + f" | **{held_worse}** (total) | {shipped_worse} |")
     print("\nEvery point, mean dJ per prediction set:")
     for i, pt in enumerate(points):
         per = [f"{m} {np.mean([gains[i, j] for j, c in enumerate(cols) if c[1] == m]):+.4f}" for m in methods]
-        print(f"  {'; '.join(pt)}: " + ", ".join(per) + ("   <- shipped" if i == shipped else ""))
+        print(f"  {'; '.join(pt)}: " + ", ".join(per) + f", much-worse frames {int(worse[i].sum())}"
+              + ("   <- shipped" if i == shipped else ""))
 
 
 def synthetic(args):

@@ -3,7 +3,9 @@
 OSVOS: stabilized J (IoU with ground truth) beats raw by >= 0.03 on average with no sequence
 losing more than 0.01, and the mean flow-compensated IoU between consecutive masks (warp-IoU)
 comes within 0.02 of the ground truth's own (stable, and not lagging: far above it is lag).
-RVOS (noisier, the same graph): J rises on average, no sequence loses more than 0.01.
+RVOS (noisier, the same graph) and MediaPipe's soft maps: J rises by more than 0.01 (0.015) on
+average, no sequence loses more than 0.01. On all three, no frame is much worse than the
+segmenter's (stabilized J more than 0.2 below the raw mask's: ``frames_worse_than_raw``).
 Skipped when ../shared/data is absent.
 """
 from pathlib import Path
@@ -36,10 +38,12 @@ def scores(pred, extra):
         pytest.skip(f"DAVIS data not found in {DAVIS}")
     out = {}
     for seq in SEQUENCES:
+        if not (DAVIS / "predictions" / pred / seq).is_dir():
+            continue                                     # MediaPipe: the three sequences with a person
         m = run_davis(seq, pred, extra=extra).results["metrics"]
         out[seq] = {"J_raw": m["raw"]["J"], "J_stab": m["stabilized"]["J"], "W_raw": m["raw"]["warp_iou"],
                     "W_stab": m["stabilized"]["warp_iou"], "W_gt": (m.get("gt") or {}).get("warp_iou"),
-                    "lag": m["stabilized"].get("lag_frames")}
+                    "lag": m["stabilized"].get("lag_frames"), "worse": m["stabilized"]["frames_worse_than_raw"]}
     return out
 
 
@@ -53,13 +57,23 @@ def rvos():
     return scores("rvos", J_ONLY)
 
 
+@pytest.fixture(scope="module")
+def mediapipe():
+    return scores("mediapipe_pose", J_ONLY)
+
+
+def test_no_frame_is_made_much_worse_than_the_segmenters_on_any_prediction_set(osvos, rvos, mediapipe):
+    for name, res in (("osvos", osvos), ("rvos", rvos), ("mediapipe_pose", mediapipe)):
+        assert all(r["worse"] == 0 for r in res.values()), (name, {s: r["worse"] for s, r in res.items()})
+
+
 def test_stabilized_osvos_masks_are_more_accurate_by_three_hundredths_of_j(osvos):
     gain = np.mean([r["J_stab"] - r["J_raw"] for r in osvos.values()])
     assert gain >= 0.03, osvos
 
 
-def test_no_davis_sequence_loses_more_than_a_hundredth_of_j(osvos, rvos):
-    for name, res in (("osvos", osvos), ("rvos", rvos)):
+def test_no_davis_sequence_loses_more_than_a_hundredth_of_j(osvos, rvos, mediapipe):
+    for name, res in (("osvos", osvos), ("rvos", rvos), ("mediapipe_pose", mediapipe)):
         worst = min(r["J_stab"] - r["J_raw"] for r in res.values())
         assert worst >= -0.01, (name, res)
 
@@ -71,8 +85,9 @@ def test_stabilized_osvos_masks_are_as_stable_as_the_ground_truth_and_no_more(os
     assert abs(w_stab - w_gt) <= 0.02, (w_stab, w_gt)
 
 
-def test_stabilized_rvos_masks_are_more_accurate_on_average(rvos):
-    assert np.mean([r["J_stab"] - r["J_raw"] for r in rvos.values()]) > 0.005, rvos
+def test_stabilized_rvos_and_mediapipe_masks_are_more_accurate_by_a_hundredth_of_j_on_average(rvos, mediapipe):
+    assert np.mean([r["J_stab"] - r["J_raw"] for r in rvos.values()]) > 0.01, rvos          # measured +0.013
+    assert np.mean([r["J_stab"] - r["J_raw"] for r in mediapipe.values()]) > 0.015, mediapipe  # +0.020
 
 
 def test_davis_graph_run_by_the_runtime_improves_car_shadow(tmp_path):

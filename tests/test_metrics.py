@@ -108,7 +108,8 @@ def test_metrics_node_writes_the_documented_json(tmp_path):
     data = json.loads((tmp_path / "metrics.json").read_text())
     assert set(data["summary"]) == {"raw", "stabilized", "gt"}
     keys = {"consecutive_iou", "l1", "area_cv", "warp_iou", "J", "F", "ghost_frames", "ghost_pixels"}
-    assert set(data["summary"]["stabilized"]) == keys | {"fidelity", "lag_frames", "lag_frac", "lag_outside_gt_px"}
+    assert set(data["summary"]["stabilized"]) == keys | {"fidelity", "lag_frames", "lag_frac", "lag_outside_gt_px",
+                                                         "frames_worse_than_raw"}
     assert set(data["summary"]["raw"]) == keys
     assert data["summary"]["stabilized"]["J"] == 1.0 and data["summary"]["raw"]["J"] < 1.0
     assert data["summary"]["stabilized"]["warp_iou"] == pytest.approx(1.0)   # static image: own flow ~0
@@ -123,8 +124,24 @@ def test_metrics_node_writes_the_documented_json(tmp_path):
     assert f1["name"] == "00001" and set(f1) == {"index", "name", "raw", "stabilized", "gt", "info", "fidelity",
                                                 "lag_prev"}
     assert set(f1["raw"]) == {"iou_prev", "l1_prev", "area", "warp_iou", "J", "F", "ghost_px"}
+    assert set(f1["stabilized"]) == set(f1["raw"]) | {"worse_than_raw"} and f1["stabilized"]["worse_than_raw"] is False
     assert f1["info"] == {"threshold": 0.5, "confidence": 0.75}
     assert "consecutive_iou" in logged[-1] and "stabilized" in logged[-1]
+
+
+def test_frames_the_stabilizer_made_much_worse_than_raw_are_flagged_and_counted(tmp_path):
+    gt = box()
+    stab = {2: box(x=55), 5: np.zeros_like(gt), 7: box(size=36)}   # J 0.23, 0 and 0.81 against raw's 1.0
+    with Harness("metrics", out_dir=str(tmp_path), flow_preset="off") as h:
+        for i in range(9):
+            h.push(frame=_frame(i, np.zeros((100, 100, 3), np.uint8)), raw=torch.from_numpy(gt),
+                   stabilized=torch.from_numpy(stab.get(i, gt)), gt=torch.from_numpy(gt))
+        h.finish()
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["index"] for r in records if r["stabilized"]["worse_than_raw"]] == [2, 5]     # 7: 0.19 below, not counted
+    summary = json.loads((tmp_path / "metrics.json").read_text())["summary"]
+    assert summary["stabilized"]["frames_worse_than_raw"] == 2 and "frames_worse_than_raw" not in summary["raw"]
+    assert "frames_worse_than_raw" in format_table(summary, 9)
 
 
 def test_metrics_node_without_ground_truth_leaves_accuracy_empty(tmp_path):
@@ -137,6 +154,7 @@ def test_metrics_node_without_ground_truth_leaves_accuracy_empty(tmp_path):
     data = json.loads((tmp_path / "metrics.json").read_text())
     assert set(data["summary"]) == {"raw", "stabilized"}
     assert data["summary"]["raw"]["J"] is None and data["summary"]["raw"]["ghost_frames"] is None
+    assert data["summary"]["stabilized"]["frames_worse_than_raw"] is None
     assert data["summary"]["stabilized"]["consecutive_iou"] == 1.0 > data["summary"]["raw"]["consecutive_iou"]
 
 

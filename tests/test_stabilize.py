@@ -119,7 +119,7 @@ def test_confident_current_prediction_lowers_trust_in_the_warp():
 def test_a_low_segmenter_score_makes_the_fusion_keep_the_previous_map():
     cur = torch.ones(4, 4)                   # a new detection everywhere ...
     wrp = torch.zeros(4, 4)                  # ... where there was nothing
-    with Harness("motion_fusion", beta_fill=0.5, beta_remove=0.3, score_ref=0.6) as h:
+    with Harness("motion_fusion", beta_fill=0.5, beta_remove=0.3, score_ref=0.6, max_fill=0) as h:   # score alone
         sure = h.push(current=cur, warped=wrp, score=0.9)["fused"]
         doubtful = h.push(current=cur, warped=wrp, score=0.15)["fused"]
     assert float(sure.mean()) == pytest.approx(0.7)

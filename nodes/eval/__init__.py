@@ -19,6 +19,7 @@ from .metrics import (
     warp_iou,
     warp_mask,
     warp_masks,
+    worse_than_raw,
 )
 from .metrics_node import STREAMS, SUMMARY_KEYS, Metrics, format_table, partial_text
 from .report import Report
@@ -33,4 +34,5 @@ __all__ = ["CODES", "Alert", "Limits", "j_rose", "judge", "worse_frames", "Verdi
            "sequence_metrics", "summarize", "to_numpy", "warp_iou", "warp_mask", "warp_masks", "STREAMS",
            "SUMMARY_KEYS", "Metrics", "format_table", "partial_text", "Report", "flat_params", "input_name",
            "node_settings", "report_title", "run_inputs", "short_value", "Series", "SeriesSet", "LagTracker",
-           "default_tolerance", "frame_lag", "invert_flow", "sequence_lag", "summarize_lag", "support"]
+           "default_tolerance", "frame_lag", "invert_flow", "sequence_lag", "summarize_lag", "support",
+           "worse_than_raw"]

@@ -9,6 +9,7 @@ SUMMARY_ROWS = [  # key, label, better ("+" higher, "-" lower, "" neither)
     ("area_cv", "mask area coefficient of variation", "-"),
     ("ghost_frames", "ghost frames (mask where the object has left)", "-"),
     ("ghost_pixels", "ghost pixels", "-"),
+    ("frames_worse_than_raw", "frames much worse than raw (J more than 0.2 below the raw mask's)", "-"),
     ("fidelity", "fidelity (IoU of the stabilized mask with the raw one)", ""),
     ("lag_frames", "lag frames (mask that neither the segmenter nor the motion explains)", "-"),
     ("lag_frac", "unexplained mask, fraction of the object", "-"),
@@ -28,6 +29,10 @@ EXPLAIN = {
     "area_cv": "Standard deviation of the mask area over its mean: how much the mask's size pumps over the run.",
     "ghost_frames": "After an object leaves (by the ground truth), the longest run of frames its mask lingers.",
     "ghost_pixels": "Mask pixels left where objects had already gone, summed over the run.",
+    "frames_worse_than_raw": "Frames where the stabilized mask's J is more than 0.2 below the raw mask's J on the "
+                             "same frame: the stabilizer made that frame much worse than the segmenter (a dropped "
+                             "region kept, a returning object held back, a correct detection deleted). Each such "
+                             "frame is flagged worse_than_raw in metrics.jsonl. 0 is the goal, whatever the mean J.",
     "fidelity": "Mean IoU of the stabilized mask with the raw mask of the same frame: how much of what the "
                 "segmenter says the stabilizer keeps. Near 1: it only smooths; low: it drifted away from the "
                 "segmenter (or, with ground truth, it fixed many raw errors: check J).",

@@ -7,6 +7,7 @@ Usable from tests and benches; the ``metrics`` node (metrics_node.py) wraps them
 * :func:`warp_mask` / :func:`warp_iou` — IoU between the flow-warped mask of frame t-1 and mask t.
 * :func:`dis_flow` — backward DIS optical flow (frame t -> t-1) when no flow is given.
 * :func:`ghost_runs` — frames a mask survives after the object has left.
+* :func:`worse_than_raw` — whether a stabilized frame is much less accurate than the raw one.
 * :class:`StreamSummary` — the per-sequence summary (consecutive IoU, L1, area CV, warp-IoU, J, F,
   ghosts) accumulated frame by frame in constant memory; :func:`summarize` on a list.
 """
@@ -200,6 +201,18 @@ def frame_stats(mask: np.ndarray, prev_mask: Optional[np.ndarray], flow: Optiona
         d["J"] = iou(mask, gt)
         d["F"] = boundary_f(mask, gt, bound_th)
     return d
+
+
+WORSE_MARGIN = 0.2   # a stabilized frame whose J is this far below the raw frame's is a defect
+
+
+def worse_than_raw(j_stabilized: Optional[float], j_raw: Optional[float], margin: float = WORSE_MARGIN
+                   ) -> Optional[bool]:
+    """Whether the stabilized mask's J is more than ``margin`` below the raw mask's on one frame
+    (the stabilizer made that frame much worse than the segmenter); None without ground truth."""
+    if j_stabilized is None or j_raw is None:
+        return None
+    return bool(j_raw - j_stabilized > margin)
 
 
 def mean_defined(values) -> Optional[float]:

@@ -18,12 +18,12 @@ from ..common.alerts import alerts_of, os_words, warn, warnings_of
 from ..common.size import SizeWatch, capped_scale, every_nth, every_nth_flow, sample_step, size_text
 from .checks import Agreement, Limits, judge
 from .lag import LagTracker
-from .metrics import GhostTracker, StreamSummary, dis_flow, frame_stats, warp_masks
+from .metrics import WORSE_MARGIN, GhostTracker, StreamSummary, dis_flow, frame_stats, warp_masks, worse_than_raw
 
 STREAMS = ("raw", "stabilized", "gt")
 SKIPPED_LISTED = 20   # skipped frame indices (and size changes) listed in metrics.json
 SUMMARY_KEYS = ("consecutive_iou", "l1", "area_cv", "warp_iou", "J", "F", "ghost_frames", "ghost_pixels", "fidelity",
-                "lag_frames")
+                "lag_frames", "frames_worse_than_raw")
 
 
 def _jsonable(v):
@@ -78,7 +78,10 @@ class Metrics(Node):
     between consecutive masks, area coefficient of variation, flow-compensated IoU (IoU of the
     flow-warped mask t-1 with mask t: stability that does not punish motion), and with ground
     truth J (IoU; both empty = 1), the DAVIS boundary F-measure and ghosts (mask pixels left where
-    an object just disappeared; ``ghost_frames`` = longest run after a departure). Probability
+    an object just disappeared; ``ghost_frames`` = longest run after a departure). With ground
+    truth each stabilized record says ``worse_than_raw`` (its J more than ``worse_margin`` below
+    the raw mask's: the stabilizer made that frame much worse) and the summary counts them
+    (``frames_worse_than_raw``). Probability
     maps are binarized at ``threshold``. Without a ``flow`` input the node computes DIS flow on the
     frames itself (independent of the stabilizer's own flow, which would flatter it).
 
@@ -159,6 +162,9 @@ class Metrics(Node):
                                                 "wide (0 = every pixel; an unbiased estimate, ~n^2 x cheaper)")
         lag_max_width: int = Field(320, ge=0, le=16384,
                                    description="lag is judged on every n-th pixel, at most this wide (0 = all)")
+        worse_margin: float = Field(WORSE_MARGIN, ge=0.0, le=1.0,
+                                    description="with ground truth, a frame whose stabilized J is more than this "
+                                                "below the raw J counts as worse_than_raw")
         filename: str = Field("metrics.json", description="summary file written in the output directory")
         records: str = Field("metrics.jsonl", description="per-frame records file (JSON lines) in the output "
                                                           "directory; empty = none")
@@ -179,6 +185,7 @@ class Metrics(Node):
         self._lag = (LagTracker(self.params.lag_frac, keep_records=False, max_width=self.params.lag_max_width)
                      if self.params.lag_frac > 0 else None)
         self._has_gt = False
+        self._worse = 0
         self._done = 0
         self._last_index = -1
         self._skipped = 0
@@ -264,6 +271,10 @@ class Metrics(Node):
             rec[s] = _round(d)
             self._streams[s].add(d)
             self._prev[s] = m
+        if g is not None:
+            worse = worse_than_raw(rec["stabilized"]["J"], rec["raw"]["J"], p.worse_margin)
+            rec["stabilized"]["worse_than_raw"] = worse
+            self._worse += bool(worse)
         merged = {}
         for extra in (info, info2):
             if isinstance(extra, dict):
@@ -292,6 +303,7 @@ class Metrics(Node):
                 sm["ghost_frames"] = sm["ghost_pixels"] = None
             if s == "stabilized":
                 sm["fidelity"] = self._agree.fidelity
+                sm["frames_worse_than_raw"] = self._worse if self._has_gt else None
                 if self._lag is not None:
                     lag = self._lag.summary()
                     sm.update({k: lag[k] for k in ("lag_frames", "lag_frac", "lag_outside_gt_px")})

@@ -22,6 +22,7 @@ from .motion_fusion import MotionFusion
 from .ops import (
     areas_above,
     component_support,
+    decisive_changes,
     fuse,
     fusion_weight,
     future_maps,
@@ -33,6 +34,6 @@ from .ops import (
 )
 
 __all__ = ["AdaptiveThreshold", "AntiGhost", "AreaGuard", "EMA", "FlowEstimator", "OpticalFlow", "fb_error",
-           "FlowWarp", "GlitchFilter", "MotionFusion", "areas_above", "component_support", "fuse", "fusion_weight",
-           "future_maps",
+           "FlowWarp", "GlitchFilter", "MotionFusion", "areas_above", "component_support", "decisive_changes",
+           "fuse", "fusion_weight", "future_maps",
            "gate_components", "gaussian_blur", "glitch_filter", "pick_threshold", "to_cpu", "warp"]

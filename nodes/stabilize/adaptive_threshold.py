@@ -22,7 +22,10 @@ class AdaptiveThreshold(Node):
     map's (``current``, when connected) and the masks' of frames t-2, t-3, ...: one blown-up frame
     does not become the next frame's target (which would pull the threshold down and keep the stale
     region), one missed frame does not shrink it. Without ``warped``: the median area of the
-    last ``window`` masks.
+    last ``window`` masks. The target holds only while the segmenter's current area is within
+    ``follow_ratio`` of it: when the segmenter changes its mind at once (drops a large region,
+    finds the object again after near-empty frames) the threshold is ``base``, so it neither
+    drops to keep the old area nor rises to hold the regrowth back.
     The threshold is searched in [lo, hi] (steps of 0.05) to minimize the relative area error plus
     ``penalty`` x |threshold - base|. The map is blurred by ``smooth_sigma`` px first, which removes
     boundary jitter. ``info`` = {threshold, area, target_area}."""
@@ -41,6 +44,9 @@ class AdaptiveThreshold(Node):
         penalty: float = Field(1.0, ge=0.0, le=10.0, description="cost per unit of distance from base")
         window: int = Field(5, ge=1, le=100, description="frames of area history when warped is absent")
         smooth_sigma: float = Field(1.5, ge=0.0, le=20.0, description="Gaussian blur (px) before (0-4)")
+        follow_ratio: float = Field(2.0, ge=0.0, le=1000.0,
+                                    description="the area target holds while the current map's area is within "
+                                                "this ratio of it; beyond: base threshold (0 = always)")
         target_window: int = Field(3, ge=1, le=100, description="areas in the target's median: warped, current, "
                                                                  "masks of t-2, t-3, ... (1 = warped alone)")
 
@@ -61,6 +67,10 @@ class AdaptiveThreshold(Node):
             history = list(self._areas)[:-1][::-1]
             areas += history[:max(0, p.target_window - len(areas))]
             target = float(np.median(areas))
+            if p.follow_ratio > 0 and current is not None and tuple(current.shape) == tuple(x.shape):
+                a_cur = float((current >= 0.5).sum())
+                if a_cur * p.follow_ratio < target or a_cur > p.follow_ratio * max(target, 1.0):
+                    target = None               # the segmenter changed its mind at once: follow it
         elif self._areas:
             target = float(np.median(self._areas))
         else:

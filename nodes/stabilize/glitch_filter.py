@@ -19,9 +19,11 @@ class GlitchFilter(Node):
     segmenter adds and drops again (a one-frame blow-up, a blob) or drops and finds again (a miss)
     takes the previous stabilized values; a change the next frames confirm passes at once (no lag:
     a real disappearance is not held): there the outgoing ``warped`` takes the current values, so
-    the fusion after it does not fill it back. Offline that is a bounded window; in realtime a fixed lag
-    of ``lookahead`` frames (the runtime reports it). Inside the stabilizer's loop the future
-    values come for the inputs fed from outside it (``current``, ``forward``, ``fb_error``).
+    the fusion after it does not fill it back. A detection where the past is (near-)empty is never
+    removed (``lone_frac``): when it is right, deleting it empties the frame. Offline that is a
+    bounded window; in realtime a fixed lag of ``lookahead`` frames (the runtime reports it).
+    Inside the stabilizer's loop the future values come for the inputs fed from outside it
+    (``current``, ``forward``, ``fb_error``).
     ``info`` = {removed_px, filled_px}."""
 
     current = Input(PROB_MAP, doc="the segmenter's map of frame t (and, ahead, of the next frames)")
@@ -48,6 +50,9 @@ class GlitchFilter(Node):
                                                 "least this fraction of the object (smaller: the fusion's fill)")
         fb_sigma: float = Field(2.0, gt=0.0, le=100.0,
                                 description="px of forward/backward error that divide trust in a future map by e")
+        lone_frac: float = Field(0.1, ge=0.0, le=10.0,
+                                 description="a region added where the past's object is below this fraction of "
+                                             "it is a lone detection, never removed (0 = judge every region)")
 
     def process(self, ctx, current, warped=None, forward=None, fb_error=None):
         cur = current.to(ctx.device).float()
@@ -56,5 +61,5 @@ class GlitchFilter(Node):
         p = self.params
         ahead = ctx.ahead[:p.lookahead]
         out, past, info = glitch_filter(cur, warped.to(ctx.device), lambda: future_maps(ahead, p.fb_sigma),
-                                        p.level, p.min_frac, p.release_frac)
+                                        p.level, p.min_frac, p.release_frac, p.lone_frac)
         return {"prob": out, "warped": past, "info": info}

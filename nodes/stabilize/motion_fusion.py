@@ -1,12 +1,13 @@
 """The ``motion_fusion`` node: the segmenter's current map fused with the warped previous stabilized map."""
 from __future__ import annotations
 
+import torch
 from pydantic import Field
 
 from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.types import FLOW, PROB_MAP, SCALAR, TENSOR
 
-from .ops import fuse, fusion_weight
+from .ops import decisive_changes, fuse, fusion_weight
 
 
 @register("motion_fusion")
@@ -17,7 +18,12 @@ class MotionFusion(Node):
     the warped map fills a miss of the current one and ``beta_remove`` where it would erase a new
     detection, lowered where the flow is unreliable (forward/backward error), where motion is fast
     and where the current prediction is confident. With b < 0.5 a binary prediction wins at once;
-    with b > 0.5 a change must persist ~2 frames (b = 0.7) before the binarized result follows."""
+    with b > 0.5 a change must persist ~2 frames (b = 0.7) before the binarized result follows.
+    Where the segmenter changes its mind at once (``decisive_changes``): a region it drops that is
+    larger than ``max_fill`` x what it still shows takes ``beta_remove`` instead of ``beta_fill``
+    (the fusion fills misses, not a large false region just corrected), and a region it adds that
+    is larger than ``max_fill`` x the previous object takes its current values (an object found
+    again after near-empty frames is not held back)."""
 
     current = Input(PROB_MAP, doc="segmenter probability map of frame t")
     warped = Input(PROB_MAP, optional=True, doc="flow_warp.warped: previous stabilized map in frame t")
@@ -40,6 +46,12 @@ class MotionFusion(Node):
                                     description="px of motion that divide trust by e; 0 = off (10-100)")
         conf_gamma: float = Field(0.0, ge=0.0, le=1.0,
                                   description="how much a confident current prediction (|2p-1|) cuts trust")
+        max_fill: float = Field(1.0, ge=0.0, le=100.0,
+                                description="a region dropped (added) that is larger than this x the current "
+                                            "(previous) object is followed at once (0 = never)")
+        miss_frac: float = Field(0.1, ge=0.0, le=1.0,
+                                 description="... but a drop to below this fraction of the previous object is a "
+                                             "miss, filled")
         score_ref: float = Field(0.6, ge=0.0, le=1.0,
                                  description="a frame whose score is below this counts less: the current "
                                              "map's weight is scaled by score/score_ref (0 = ignore score)")
@@ -53,6 +65,11 @@ class MotionFusion(Node):
         p = self.params
         beta = fusion_weight(cur, w, fb_error, flow, p.beta_fill, p.beta_remove, p.fb_sigma,
                              p.motion_sigma, p.conf_gamma)
+        drops, additions = decisive_changes(cur, w, p.max_fill, p.miss_frac)
+        if drops is not None:
+            beta = torch.where(drops, torch.clamp(beta, max=p.beta_remove), beta)
+        if additions is not None:
+            beta = torch.where(additions, torch.zeros_like(beta), beta)
         if score is not None and p.score_ref > 0:
             trust = min(1.0, max(0.0, float(score)) / p.score_ref)
             beta = 1.0 - (1.0 - beta) * trust

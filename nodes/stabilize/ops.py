@@ -98,6 +98,38 @@ def fusion_weight(current: torch.Tensor, warped: torch.Tensor, fb_error: Optiona
     return beta.clamp_(0.0, 1.0)
 
 
+def decisive_changes(current: torch.Tensor, warped: torch.Tensor, max_fill: float = 1.0,
+                     miss_frac: float = 0.1) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """Where the segmenter changed its mind at once, as (drops, additions), bool (H,W) tensors on
+    the maps' device or None where there are none.
+
+    A drop is a connected region the warped previous map has (>= 0.5) and the current map has
+    not, larger than ``max_fill`` x the current map's object: filling it would keep most of the
+    previous object against the segmenter (a large false region it has just corrected). Not when
+    the current map is near-empty (below ``miss_frac`` of the warped object): that is a miss, the
+    fusion fills it. An addition is a region the current map has and the warped one has not,
+    larger than ``max_fill`` x the warped object: the object found again after near-empty frames
+    (or found at all); holding it back would show less than the segmenter. 0 = neither."""
+    import cv2
+
+    if max_fill <= 0:
+        return None, None
+    c = (current >= 0.5).cpu().numpy()
+    w = (warped >= 0.5).cpu().numpy()
+    a_cur, a_warp = int(c.sum()), int(w.sum())
+
+    def regions(diff, ref):
+        if int(diff.sum()) <= max_fill * ref:
+            return None
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(diff.view(np.uint8), connectivity=8)
+        big = stats[:, cv2.CC_STAT_AREA] > max_fill * ref
+        big[0] = False
+        return torch.from_numpy(big[lab]).to(current.device) if big.any() else None
+
+    drops = None if a_cur < miss_frac * a_warp else regions(w & ~c, a_cur)
+    return drops, regions(c & ~w, a_warp)
+
+
 def fuse(current: torch.Tensor, warped: Optional[torch.Tensor], beta: Optional[torch.Tensor]) -> torch.Tensor:
     """``(1 - beta) * current + beta * warped`` (current alone where there is no warped map)."""
     if warped is None or beta is None:
@@ -254,7 +286,7 @@ def future_maps(ahead: list, fb_sigma: float = 2.0, port: str = "current") -> li
 
 
 def glitch_filter(current: torch.Tensor, past: Optional[torch.Tensor], futures, level: float = 0.5,
-                  min_frac: float = 0.1, release_frac: float = 0.5
+                  min_frac: float = 0.1, release_frac: float = 0.5, lone_frac: float = 0.1
                   ) -> tuple[torch.Tensor, Optional[torch.Tensor], dict]:
     """Undo the segmenter's glitches that the next frames reveal; let real changes through at once.
 
@@ -268,7 +300,10 @@ def glitch_filter(current: torch.Tensor, past: Optional[torch.Tensor], futures, 
     region takes the past's values in the returned map; a region the next frames confirm (a real
     appearance or disappearance) takes the current values in the returned past, so that the
     fusion after it neither fills a real disappearance nor delays a real appearance. Regions
-    smaller than ``min_frac`` of the object's area (boundary jitter) are left to the fusion.
+    smaller than ``min_frac`` of the object's area (boundary jitter) are left to the fusion. A
+    region the current map adds to a (near-)empty past (the past's object below ``lone_frac`` of
+    the region) is never removed: it is the whole detection, and deleting it would leave the frame
+    empty where the segmenter found the object (a lone correct detection before a missed frame).
     Returns (map, past, info)."""
     import cv2
 
@@ -278,7 +313,8 @@ def glitch_filter(current: torch.Tensor, past: Optional[torch.Tensor], futures, 
         return cur, past, info
     c = (cur >= 0.5).cpu().numpy()
     p = (past >= 0.5).cpu().numpy()
-    obj = max(int(c.sum()), int(p.sum()), 1)
+    a_past = int(p.sum())
+    obj = max(int(c.sum()), a_past, 1)
     regions = []
     for diff, added in ((c & ~p, True), (p & ~c, False)):
         if not diff.any():
@@ -286,6 +322,8 @@ def glitch_filter(current: torch.Tensor, past: Optional[torch.Tensor], futures, 
         n, lab, stats, _ = cv2.connectedComponentsWithStats(diff.view(np.uint8), connectivity=8)
         area = stats[:, cv2.CC_STAT_AREA]
         big = area >= max(1.0, min_frac * obj)
+        if added:                              # a detection on a (near-)empty past is not judged
+            big &= a_past >= lone_frac * area
         big[0] = False
         if big.any():
             regions.append((added, n, lab, area, big))
