@@ -110,3 +110,54 @@ def test_a_loo_setting_needs_two_values():
     assert parse_loo("vars.a/vars.b=1/2,3/4") == ("vars.a/vars.b", ["1/2", "3/4"])
     with pytest.raises(GraphError, match="two values at least"):
         parse_loo("vars.seq=a")
+
+
+def test_trial_0_is_the_graphs_own_settings_and_the_numbers_agree_in_log_and_json(graph, tmp_path):
+    logged = []
+    res = tune(graph, ["obj.p=0.0:4.0"], trials=4, overrides=["vars.target=2.5", "obj.p=1.0"],
+               out=str(tmp_path / "t"), log=logged.append)
+    assert logged[0].startswith("trial 0 (baseline: the graph's own settings): objective = -2.2500")
+    assert res["baseline"] == {"trial": 0, "params": {"obj.p": 1.0}, "value": pytest.approx(-2.25)}
+    saved = json.loads((tmp_path / "t" / "study.json").read_text())
+    assert [r["trial"] for r in saved["trials"]] == [0, 1, 2, 3, 4]
+    for record, line in zip(saved["trials"][1:], logged[1:5]):
+        assert line.startswith(f"trial {record['trial']}/4: objective = {record['value']:.4f}")
+    assert saved["best_value_info"]["trial"] == saved["best_trial"]
+
+
+def test_when_nothing_beats_the_baseline_the_study_says_so_and_recommends_no_worse_settings(graph, tmp_path, capsys):
+    res = tune(graph, ["obj.p=0.0:4.0"], trials=5, overrides=["vars.target=1.5", "obj.p=1.5"], out=str(tmp_path / "t"),
+               log=lambda m: None)
+    assert res["improved"] is False and res["best_trial"] == 0 and res["best_params"] == {"obj.p": 1.5}
+    assert res["best_value"] == 0.0 and max(r["value"] for r in res["trials"][1:]) < 0.0
+    assert "nothing beat the graph's own settings" in res["verdict"] and "best: --set" not in res["verdict"]
+    code = main(["tune", graph, "--param", "obj.p=0.0:4.0", "--trials", "3", "--set", "vars.target=1.5", "obj.p=1.5",
+                 "--out", str(tmp_path / "cli")])
+    out = capsys.readouterr().out
+    assert code == 0 and "keep the graph's own settings" in out and "best:" not in out
+    assert json.loads(out[:out.index("}") + 1])["trial"] == 0
+
+
+def test_several_inputs_mean_leave_one_out_with_the_baselines_held_out_figure(graph, tmp_path, capsys):
+    code = main(["tune", graph, "--param", "obj.p=0.0:4.0", "--inputs", "1", "2", "3", "--input-var", "target",
+                 "--trials", "6", "--sampler", "random", "--out", str(tmp_path / "loo")])
+    out = capsys.readouterr().out
+    assert code == 0 and "leave-one-out over inputs" in out and "baseline" in out
+    saved = json.loads((tmp_path / "loo" / "study.json").read_text())
+    assert saved["values"] == ["1", "2", "3"]
+    assert saved["baseline"]["values"] == {"1": -1.0, "2": -4.0, "3": -9.0}      # p = 0, held out
+    assert saved["improved"] and "best: --set obj.p=" in out
+    code = main(["tune", graph, "--param", "obj.p=0.0:4.0", "--inputs", "1", "3", "--input-var", "target",
+                 "--trials", "3", "--pooled", "--out", str(tmp_path / "pooled")])
+    out = capsys.readouterr().out
+    assert code == 0 and "in-sample" in out and "leave-one-out" not in out
+
+
+def test_held_out_the_baseline_is_kept_when_no_choice_generalizes(graph, tmp_path):
+    # every input's best p is the graph's own p = 2: tuning can only match it, never beat it
+    res = tune_loo(graph, ["obj.p=0.0:4.0"], "vars.target=2,2.0", trials=5, overrides=["obj.p=2.0"],
+                   out=str(tmp_path / "k"), sampler="tpe", log=lambda m: None)
+    assert all(f["baseline_chosen"] for f in res["folds"]) and res["improved"] is False
+    assert res["recommendation"]["keep_baseline"] is True
+    table = format_loo(res)
+    assert "nothing beat the graph's own settings held out" in table and "best:" not in table

@@ -11,7 +11,6 @@ GRAPH is a YAML file or the name of a shipped graph (``graphrun stabilize``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from ..errors import GraphError, Interrupted, NodeError, UserInputError, without_errno
+from .tune import add_parser as add_tune_parser
+from .tune import cmd_tune
 from .weights import add_parser as add_weights_parser
 from .weights import cmd_weights
 
@@ -95,20 +96,7 @@ def parser() -> argparse.ArgumentParser:
     _graph_args(val)
     dot = sub.add_parser("dot", help="print the graph as Graphviz DOT (subgraphs as clusters)")
     _graph_args(dot)
-    tune = sub.add_parser("tune", help="search node parameters with optuna")
-    _graph_args(tune)
-    tune.add_argument("--param", action="append", default=[], required=True, metavar="NODE.PARAM=LO:HI",
-                      help="a parameter range: float lo:hi, int lo:hi (integers), or choices a,b,c")
-    tune.add_argument("--trials", type=int, default=20)
-    tune.add_argument("--objective", default="auto", metavar="RESULT",
-                      help="the published result to maximize, by path (metrics.stabilized.J); auto (default): "
-                           "the graph's headline objective")
-    tune.add_argument("--out", default=None, help="where to write the study (default runs/tune-<graph>)")
-    tune.add_argument("--seed", type=int, default=0)
-    tune.add_argument("--loo", metavar="VARS.NAME=A,B,C", default=None,
-                      help="leave one out: for each value, tune on the others and score the choice on it")
-    tune.add_argument("--sampler", choices=("tpe", "random"), default="tpe",
-                      help="with --loo: tpe = a study per fold; random = one set of candidates run on every value")
+    add_tune_parser(sub, _graph_args)
     add_weights_parser(sub)
     return ap
 
@@ -340,21 +328,6 @@ def cmd_dot(args) -> int:
     from ..run import load_graph
     from .describe import to_dot
     print(to_dot(load_graph(args.graph, args.overrides, args.mode, args.device, args.executor)))
-    return 0
-
-
-def cmd_tune(args) -> int:
-    from .tune import format_loo, tune, tune_loo
-    if args.loo:
-        result = tune_loo(args.graph, args.param, args.loo, trials=args.trials, overrides=args.overrides,
-                          objective=args.objective, out=args.out, seed=args.seed, mode=args.mode, device=args.device,
-                          executor=args.executor, sampler=args.sampler)
-        print(format_loo(result))
-        return 0
-    best = tune(args.graph, args.param, trials=args.trials, overrides=args.overrides, objective=args.objective,
-                out=args.out, seed=args.seed, mode=args.mode, device=args.device, executor=args.executor)
-    print(json.dumps(best["best_value_info"], indent=2))
-    print("best: --set " + " ".join(f"{k}={v}" for k, v in best["best_params"].items()))
     return 0
 
 
