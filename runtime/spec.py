@@ -40,13 +40,13 @@ EXECUTORS = ("fused", "per_node", "inline")
 POLICIES = ("block", "drop_oldest", "drop_newest")
 ON_ERROR = ("stop", "skip")
 GRAPH_KEYS = ("name", "mode", "device", "executor", "plugins", "vars", "threads", "nodes", "edges", "realtime",
-              "queue", "description", "inputs", "outputs", "resources", "headline")
+              "queue", "description", "inputs", "outputs", "resources", "headline", "when")
 THREAD_KEYS = ("torch", "opencv")
 NODE_KEYS = ("kind", "params", "device", "workers", "on_error", "enabled", "thread")
 EDGE_KEYS = ("from", "to", "back", "capacity", "policy", "queue")
 REALTIME_KEYS = ("max_in_flight", "deadline_ms", "speed")
 RESOURCE_KEYS = ("cpus", "gpus")
-HEADLINE_KEYS = ("rank", "baseline", "objective", "show")
+HEADLINE_KEYS = ("rank", "baseline", "objective", "show", "beside")
 RESERVED_NODE_NAMES = ("vars", "realtime", "resources")
 
 
@@ -117,6 +117,8 @@ class GraphSpec:
     inputs: dict = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)
     headline: dict = field(default_factory=dict)  # the figures runs are compared by (see read_headline)
+    when: dict = field(default_factory=dict)      # variable -> --set items applied once it is not empty (read_when)
+    when_applied: dict = field(default_factory=dict)   # variable -> the value its items were applied for
     groups: dict = field(default_factory=dict)
     path: Optional[Path] = None
     set_keys: set = field(default_factory=set)    # graph-level keys the file set (a subgraph may set few)
@@ -242,6 +244,7 @@ def from_dict(data: Any, path: Optional[Path] = None, allow_empty: bool = False)
     if not isinstance(variables, dict):
         raise GraphError(f"{where(data, 'vars')}: vars must be a mapping of name -> value")
     spec.vars = dict(variables)
+    spec.when = read_when(data.get("when"), where(data, "when"), spec.vars)
 
     nodes = data.get("nodes")
     if allow_empty and nodes == {}:
@@ -384,9 +387,11 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
     ``node.kind``, ``node.device``, ``node.workers``, ``node.on_error`` and ``node.enabled`` set the
     node's own fields (``--set report.enabled=false`` removes a node and its edges). A node whose
     kind is changed starts from that kind's defaults: ``--set source.kind=video_file source.path=a.mp4``.
-    ``stab.fuse.beta_fill=0.7`` reaches inside the subgraph node ``stab``.
+    ``stab.fuse.beta_fill=0.7`` reaches inside the subgraph node ``stab``. The graph's ``when:``
+    items of a variable that is (now) not empty come first (:func:`read_when`).
     """
     overrides = list(overrides or [])
+    overrides = _when_items(spec, overrides) + overrides     # the graph's own when: first, the user's win
     # a new kind starts from its own defaults: apply kind changes first, dropping the file's params
     kinds = [o for o in overrides if "=" in o and o.split("=", 1)[0].endswith(".kind")]
     for text in kinds + [o for o in overrides if o not in kinds]:
@@ -508,7 +513,8 @@ def read_headline(data, where: str) -> dict:
     ["warp_iou"]``). ``rank``: higher is better (batch ranks inputs by it, the lowest first);
     ``baseline``: the same figure without the graph's work (batch plots both and the gain);
     ``objective``: what ``graphrun tune`` maximizes (default: ``rank``); ``show``: the figures the
-    batch index shows first, in order."""
+    batch index shows first, in order; ``beside``: the figures that say whether a gain can be
+    trusted, shown beside every gain (the stabilizer's fidelity to its segmenter)."""
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -517,9 +523,9 @@ def read_headline(data, where: str) -> dict:
     for key, value in data.items():
         if key not in HEADLINE_KEYS:
             raise GraphError(f"{where}: unknown headline key '{key}'{suggest(str(key), HEADLINE_KEYS)}")
-        if key == "show":
+        if key in ("show", "beside"):
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                raise GraphError(f"{where}: headline.show must be a list of published result paths")
+                raise GraphError(f"{where}: headline.{key} must be a list of published result paths")
             out[key] = list(value)
         elif not isinstance(value, str) or not value:
             raise GraphError(f"{where}: headline.{key} must be a published result path (result.key...), "
@@ -527,6 +533,44 @@ def read_headline(data, where: str) -> dict:
         else:
             out[key] = value
     return out
+
+
+def read_when(data, where: str, variables: dict) -> dict:
+    """A graph's ``when:``: per graph variable, ``--set`` items applied once the variable is not
+    empty, before the user's own (which win)::
+
+        vars: {input: ""}                  # empty: the synthetic scene
+        when:
+          input: [source.kind=video_file, "source.path=${input}"]
+
+    so ``--set vars.input=my.mp4`` (or ``graphrun batch GRAPH FOLDER``) swaps the source."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise GraphError(f"{where}: when must be a mapping of variable -> [node.param=value, ...]")
+    out = {}
+    for var, items in data.items():
+        if var not in variables:
+            raise GraphError(f"{where}: when.{var}: '{var}' is not a graph variable (declare it under vars:)"
+                             f"{suggest(str(var), variables)}")
+        if not isinstance(items, list) or not all(isinstance(i, str) and "=" in i and "." in i.split("=", 1)[0]
+                                                  for i in items):
+            raise GraphError(f"{where}: when.{var} must be a list of --set items like source.kind=video_file")
+        out[var] = list(items)
+    return out
+
+
+def _when_items(spec: GraphSpec, overrides: list) -> list:
+    """The ``when:`` items due with these overrides: those of each variable that is not empty
+    and whose items were not applied for its value yet."""
+    given = dict(o.split("=", 1) for o in overrides if "=" in o and o.startswith("vars."))
+    due = []
+    for var, items in spec.when.items():
+        value = str(given.get(f"vars.{var}", spec.vars.get(var)) or "")
+        if value and spec.when_applied.get(var) != value:
+            spec.when_applied[var] = value
+            due += items
+    return due
 
 
 def to_dict(spec: GraphSpec) -> dict:
@@ -538,7 +582,7 @@ def to_dict(spec: GraphSpec) -> dict:
     for key in ("mode", "device", "executor"):
         if getattr(spec, key) != getattr(defaults, key):
             out[key] = getattr(spec, key)
-    for key in ("plugins", "vars", "threads", "resources", "headline"):
+    for key in ("plugins", "vars", "threads", "resources", "headline", "when"):
         if getattr(spec, key):
             out[key] = copy.deepcopy(getattr(spec, key))
     if spec.realtime != defaults.realtime:

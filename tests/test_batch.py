@@ -144,9 +144,10 @@ def test_output_folders_are_unique_and_keep_their_names_when_the_batch_grows():
 
 def test_shipped_graphs_read_their_input_variable_and_others_are_refused_before_anything_runs():
     check_uses_input(prepare(read_spec("stabilize_maskrcnn")), "input")
+    check_uses_input(prepare(read_spec("stabilize")), "input")           # its when: binds the video source
     check_uses_input(prepare(read_spec("davis")), "seq")
-    with pytest.raises(GraphError, match=r"graph 'stabilize' does not use \$\{input\}"):
-        check_uses_input(prepare(read_spec("stabilize")), "input")
+    with pytest.raises(GraphError, match=r"graph 'davis' does not use \$\{input\}"):
+        check_uses_input(prepare(read_spec("davis")), "input")
 
 
 # -- a batch, locally and on Ray ---------------------------------------------------------------
@@ -321,3 +322,80 @@ def test_the_process_cache_gives_one_object_per_key_builds_it_once_and_stays_bou
         cache.shared("bad", lambda: 1 / 0)
     assert "bad" not in cache.cached_keys()
     cache.clear()
+
+
+# -- stabilize FOLDER, warnings, what the ranking trusts ---------------------------------------
+
+def test_batch_stabilize_on_a_folder_runs_each_video_and_its_rows_carry_the_runs_own_warnings(videos, tmp_path, capsys):
+    code = main(["batch", "stabilize", str(videos / "clip0.mp4"), str(videos / "clip1.mp4"), "--out",
+                 str(tmp_path / "b"), "--set", "out.overlay.enabled=false", "--jobs", "2", "-q"])
+    printed = capsys.readouterr().out
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert code == 0 and [r["status"] for r in summary["rows"]] == ["ok", "ok"]
+    for r in summary["rows"]:
+        run = json.loads((tmp_path / "b" / r["name"] / "metrics.json").read_text())["run"]
+        assert r["frames"] == 30 and r["alerts"] == run["alerts"]           # the video, not the synthetic scene
+        assert r["warnings"][:len(run["warnings"])] == [a["message"] for a in run["alerts"]]
+        assert "metrics.stabilized.empty_share" in r["metrics"] and "metrics.stabilized.fidelity" in r["metrics"]
+        assert all(w in printed for w in r["warnings"][:4])
+    header = (tmp_path / "b" / "summary.csv").read_text().splitlines()[0].split(",")
+    assert {"flagged", "alerts", "warnings"} <= set(header)
+
+
+OWN = {"rank": "q.after", "baseline": "q.before", "beside": ["q.fidelity"]}
+
+
+def row(name, after, fidelity, alerts=(), status="ok"):
+    return {"name": name, "input": f"{name}.mp4", "status": status, "error": "", "frames": 10, "fps": 1.0,
+            "seconds": 1.0, "report": "", "headline": OWN, "alerts": list(alerts),
+            "warnings": [a["message"] for a in alerts],
+            "metrics": {"q.after": after, "q.before": 0.5, "q.fidelity": fidelity}}
+
+
+LEFT_BEHIND = {"code": "empty_stabilized", "node": "out.metrics", "value": 0.62, "limit": 0.25, "limits_trust": True,
+               "message": "out.metrics: the stabilized mask is empty on 31 of the 50 frames where the raw mask is not"}
+HARMLESS = {"code": "no_timestamps", "node": "src", "value": None, "limit": None, "limits_trust": False,
+            "message": "src: the frames carry no timestamps"}
+
+
+def test_a_flagged_input_is_ranked_last_and_marked_however_large_its_gain_with_the_figures_beside_it():
+    from graphrun.runtime.frontends.batch import BatchResult, index
+    rows = [row("tiny_raw", 0.85, 0.42, [LEFT_BEHIND]), row("calm", 0.6, 0.95, [HARMLESS]), row("steady", 0.7, 0.9),
+            row("gone", 0.0, 0.0, status="failed")]
+    assert [r["name"] for r in index.ranked(rows)] == ["gone", "calm", "steady", "tiny_raw"]
+    page = index.to_html(rows, {"graph": "own"})
+    head = page[page.index("<thead>"):page.index("</thead>")]
+    assert head.index("gain.<br>after") < head.index("q.<br>fidelity") < head.index("warnings / error")
+    start = page.index('<tr class="flagged">')
+    flagged_row = page[start:page.index("</tr>", start)]
+    assert "tiny_raw" in flagged_row and "flagged" in flagged_row and "empty_stabilized 0.62" in flagged_row
+    assert page.count('<tr class="flagged">') == 1 and LEFT_BEHIND["message"] in page
+    assert "calm" not in flagged_row and HARMLESS["message"] in page      # shown, but it does not flag
+    csv_rows = index.to_csv(rows).splitlines()
+    header = csv_rows[0].split(",")
+    tiny = next(line for line in csv_rows if line.startswith("tiny_raw"))
+    assert header.index("flagged") < header.index("alerts") < header.index("warnings")
+    assert ",1,empty_stabilized," in tiny and LEFT_BEHIND["message"] in tiny
+    text = BatchResult(Path("/tmp/x"), rows, seconds=1.0).summary()
+    assert "1 flagged" in text and "flagged: tiny_raw:" in text and LEFT_BEHIND["message"] in text
+    assert "warnings: calm:" in text
+
+
+def test_the_page_fits_a_1280_px_window(tmp_path):
+    """A long name and a long error wrap instead of pushing the last column off-screen (headless Chromium)."""
+    import shutil
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium to lay the page out")
+    from graphrun.runtime.frontends.batch import index
+    rows = [row(f"camera_{i:02d}_2024-06-01_a_rather_long_clip_name", 0.6 + i / 100, 0.9) for i in range(3)]
+    rows.append({**row("broken_" + "x" * 60, 0.0, 0.0, status="failed"),
+                 "error": "node 'source' (video_file) failed at setup: " + "/a/long/path" * 12 + ".mp4: invalid"})
+    rows.append(row("left_behind", 0.95, 0.3, [LEFT_BEHIND]))
+    page = index.to_html(rows, {"graph": "own"}).replace(
+        "</script>", "</script><script>document.title = String(document.documentElement.scrollWidth);</script>")
+    (tmp_path / "index.html").write_text(page)
+    out = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,900",
+                          "--dump-dom", (tmp_path / "index.html").as_uri()], capture_output=True, text=True, timeout=60)
+    width = int(out.stdout.split("<title>")[1].split("</title>")[0])
+    assert width <= 1280

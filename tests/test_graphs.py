@@ -12,3 +12,32 @@ GRAPHS = sorted((Path(__file__).resolve().parents[1] / "graphs").glob("*.yaml"))
 def test_shipped_graph_builds(path):
     graph = load_graph(path, device="cpu")
     assert graph.sources()
+
+
+def test_stabilize_keeps_the_synthetic_scene_until_input_names_a_video(tmp_path):
+    """graphs/stabilize.yaml's when: swaps the source for a video_file once ${input} is not empty;
+    the user's own --set still wins, and the documented --set source.kind=video_file still works."""
+    video = str(tmp_path / "my.mp4")
+    plain = load_graph("stabilize", device="cpu")
+    assert plain.nodes["source"].spec.kind == "synthetic_scene"
+    assert ("source", "gt") in {(e.src, e.src_port) for e in plain.edges}
+    bound = load_graph("stabilize", [f"vars.input={video}", "source.max_frames=5"], device="cpu")
+    assert bound.nodes["source"].spec.kind == "video_file"
+    assert bound.nodes["source"].params.path == video and bound.nodes["source"].params.max_frames == 5
+    assert ("source", "gt") not in {(e.src, e.src_port) for e in bound.edges}     # a video has no truth
+    mine = load_graph("stabilize", [f"vars.input={video}", "source.path=/other.mp4"], device="cpu")
+    assert mine.nodes["source"].params.path == "/other.mp4"
+    by_hand = load_graph("stabilize", ["source.kind=video_file", f"source.path={video}"], device="cpu")
+    assert by_hand.nodes["source"].params.path == video
+
+
+def test_a_when_block_names_a_declared_variable_and_set_items_and_is_written_back():
+    from graphrun.runtime.errors import GraphError
+    from graphrun.runtime.spec import from_dict, to_dict
+    g = {"name": "g", "vars": {"input": ""}, "when": {"input": ["src.n=3"]},
+         "nodes": {"src": {"kind": "test_count", "params": {"n": 1}}}}
+    assert to_dict(from_dict(g))["when"] == {"input": ["src.n=3"]}
+    with pytest.raises(GraphError, match="when.inptu: 'inptu' is not a graph variable.*did you mean 'input'"):
+        from_dict({**g, "when": {"inptu": ["src.n=3"]}})
+    with pytest.raises(GraphError, match="when.input must be a list of --set items"):
+        from_dict({**g, "when": {"input": "src.n=3"}})

@@ -9,7 +9,8 @@ logged (``graphrun: warning: <message>``), and ``alerts``, the structured form t
 
 ``code`` is a stable identifier (the list with its meaning: ``nodes/eval/checks.py`` ``CODES``),
 ``message`` the logged line, ``value`` / ``limit`` the measured figure and the threshold it
-crossed (None when the warning has no figure).
+crossed (None when the warning has no figure), ``limits_trust`` False for the few codes that
+do not make the run's figures doubtful (``HARMLESS_CODES``; batch ranks the others' inputs last).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import re
 from typing import Optional
 
 MAX_WARNINGS = 50   # kept in the results; the log has them all
+HARMLESS_CODES = ("no_timestamps",)   # warnings that leave the run's figures as trustworthy as without
 
 
 def warn(ctx, msg: str, code: str = "node_warning", value: Optional[float] = None,
@@ -30,7 +32,7 @@ def warn(ctx, msg: str, code: str = "node_warning", value: Optional[float] = Non
         ctx.results.setdefault("alerts", []).append(
             {"code": code, "node": ctx.name, "message": msg,
              "value": None if value is None else round(float(value), 5),
-             "limit": None if limit is None else float(limit)})
+             "limit": None if limit is None else float(limit), "limits_trust": code not in HARMLESS_CODES})
 
 
 def warnings_of(ctx) -> list[str]:

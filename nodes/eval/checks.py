@@ -110,6 +110,11 @@ class Agreement:
     def fidelity(self):
         return self.fidelity_sum / self.frames if self.frames else None
 
+    @property
+    def empty_share(self):
+        """The share of the frames with a raw mask where the stabilized mask is empty."""
+        return self.stab_missing / self.raw_frames if self.raw_frames else None
+
     def warnings(self, min_fidelity: float = Limits.min_fidelity, max_empty: float = Limits.max_empty,
                  max_area_ratio: float = Limits.max_area_ratio) -> list[str]:
         """The messages of :func:`judge` on these counts alone (no summary, no lag)."""

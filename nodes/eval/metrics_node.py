@@ -302,7 +302,7 @@ class Metrics(Node):
             if s == "gt":
                 sm["ghost_frames"] = sm["ghost_pixels"] = None
             if s == "stabilized":
-                sm["fidelity"] = self._agree.fidelity
+                sm["fidelity"], sm["empty_share"] = self._agree.fidelity, self._agree.empty_share
                 sm["frames_worse_than_raw"] = self._worse if self._has_gt else None
                 if self._lag is not None:
                     lag = self._lag.summary()

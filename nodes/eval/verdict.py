@@ -12,6 +12,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..common.alerts import HARMLESS_CODES  # every other warning limits trust
 from .checks import worse_frames
 
 MIN_DELTA = 0.005       # J, F, warp-IoU: smaller changes are "unchanged"
@@ -19,7 +20,6 @@ MIN_RELATIVE = 0.05     # flipped pixels, area CV: relative change
 
 QUALITY_CODES = ("low_fidelity", "empty_stabilized", "area_inflated", "area_shrunk", "lag_share",
                  "stability_worse", "frames_worse_than_raw")     # the stabilized masks' own: tune, or change
-HARMLESS_CODES = ("no_timestamps",)                               # every other warning limits trust
 OTHER_SEGMENTERS = {  # the segmenter's kind: (graph, what it is for, extra --set)
     "bg_subtract": [("graphs/stabilize_person.yaml", "a person (MediaPipe, any camera)", ""),
                     ("graphs/stabilize_maskrcnn.yaml", "COCO objects such as cars (Mask R-CNN, any camera)",

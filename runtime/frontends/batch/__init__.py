@@ -25,11 +25,12 @@ from typing import Any
 from ...errors import GraphError, UserInputError
 from ...options import RunOptions
 from .inputs import BatchInput, discover
-from .job import Job, base_row, row_of_resumed
+from .job import Job, base_row, flagged, row_of_resumed
 from .plan import assign_folders, known_folders, read_done, read_manifest, write_manifest
 
 EXECUTORS = ("local", "ray")
 PROBE = "/graphrun-batch-probe/input.mp4"
+SUMMARY_WARNINGS = 4     # warnings per input in the console summary (summary.csv and index.html have all)
 
 __all__ = ["EXECUTORS", "BatchInput", "BatchResult", "batch", "discover"]
 
@@ -86,6 +87,15 @@ class BatchResult:
         for r in self.rows:
             if r["status"] in ("failed", "partial"):
                 lines.append(f"  {r['status']}: {r['name']} ({r['input']}): {r['error']}")
+        doubtful = [r for r in self.rows if r["status"] == "ok" and flagged(r)]
+        if doubtful:
+            lines.append(f"  {len(doubtful)} flagged (a warning limits trust in its figures; ranked last in the index)")
+        for r in self.rows:
+            if r.get("warnings") and r["status"] != "pending":
+                lines.append(f"  {'flagged' if flagged(r) else 'warnings'}: {r['name']}:")
+                lines += [f"    {w}" for w in r["warnings"][:SUMMARY_WARNINGS]]
+                if len(r["warnings"]) > SUMMARY_WARNINGS:
+                    lines.append(f"    ... {len(r['warnings']) - SUMMARY_WARNINGS} more in summary.csv")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -263,9 +273,10 @@ def check_uses_input(spec, input_var: str) -> None:
     """Build the graph with a probe value for ``${input_var}`` (every link and parameter is checked)
     and raise GraphError unless some node's parameter received it."""
     from ...run import build_spec
+    from ...spec import apply_overrides
 
     probe = spec.copy()
-    probe.vars[input_var] = PROBE
+    apply_overrides(probe, [f"vars.{input_var}={PROBE}"])     # as a run binds it (the graph's when: too)
     built = build_spec(probe)
     if PROBE not in repr([ns.params for ns in built.spec.nodes.values()]):
         others = ", ".join(f"${{{v}}}" for v in spec.vars if v != input_var) or "none"

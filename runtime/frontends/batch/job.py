@@ -22,7 +22,6 @@ from .inputs import BatchInput
 from .plan import DONE, FAILED, write_atomic
 
 STATUSES = ("ok", "failed", "partial")   # a row's status; a skipped input keeps its earlier "ok" row
-MAX_WARNINGS = 5
 
 
 @dataclass(frozen=True)
@@ -56,8 +55,8 @@ def base_row(job: Job) -> dict:
     """A row with the input's identity and nothing measured yet."""
     return {"name": job.name, "input": job.item.value, "sets": list(job.item.sets), "status": "failed",
             "error": "", "frames": 0, "fps": 0.0, "seconds": 0.0, "setup_s": None, "wall_s": 0.0, "metrics": {},
-            "headline": {}, "report": "", "warnings": [], "worker": f"{socket.gethostname()}:{os.getpid()}",
-            "finished": ""}
+            "headline": {}, "report": "", "warnings": [], "alerts": [],
+            "worker": f"{socket.gethostname()}:{os.getpid()}", "finished": ""}
 
 
 def run_job(job: Job) -> dict:
@@ -67,12 +66,7 @@ def run_job(job: Job) -> dict:
     t0 = time.perf_counter()
     folder = Path(job.folder)
     row = base_row(job)
-    kept: list = []
-
-    def log(msg: str) -> None:            # a run's warnings go to its row, the rest nowhere
-        if "warning" in msg and len(kept) < MAX_WARNINGS:
-            kept.append(msg)
-
+    caught: list = []
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for marker in (DONE, FAILED):
@@ -82,13 +76,12 @@ def run_job(job: Job) -> dict:
             graph = load(job.graph, set=job.overrides())
             if not graph.spec.threads:
                 graph.spec.threads = {"torch": job.threads, "opencv": job.threads}
-            result = graph.run_with(job.options.but(out=str(folder), log=log))
-        for w in caught:
-            if issubclass(w.category, UserWarning):
-                log(f"warning: {w.message}")
+            result = graph.run_with(job.options.but(out=str(folder), log=lambda msg: None))
         stats = result.stats
+        results = stats.get("results", {})
         row.update(frames=stats["frames"], fps=stats["fps"], seconds=stats["seconds"], setup_s=stats["setup_s"],
-                   metrics=published_metrics(stats.get("results", {})), headline=stats.get("headline") or {})
+                   metrics=published_metrics(results), headline=stats.get("headline") or {},
+                   alerts=run_alerts(results))
         if (folder / "report.html").is_file():
             row["report"] = f"{job.name}/report.html"
         if stats.get("interrupted"):
@@ -99,7 +92,7 @@ def run_job(job: Job) -> dict:
         row.update(status="partial", error="interrupted: stopped at once; the outputs are partial")
     except Exception as exc:  # noqa: BLE001 - any failure of this input is reported in its row
         row["error"] = one_line(exc)
-    row["warnings"] = kept
+    row["warnings"] = [a["message"] for a in row["alerts"]] + library_warnings(caught)
     row["wall_s"] = round(time.perf_counter() - t0, 3)
     row["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     _write_marker(folder, row)
@@ -141,6 +134,23 @@ def published_metrics(results: dict) -> dict:
     for key, value in results.items():
         walk(str(key), value)
     return flat
+
+
+def run_alerts(results: dict) -> list:
+    """The run's warnings as its nodes raised them (``results["alerts"]``: code, node, message,
+    value, limit, limits_trust; see ``nodes/common/alerts.py``)."""
+    kept = results.get("alerts")
+    return [dict(a) for a in kept if isinstance(a, dict) and a.get("message")] if isinstance(kept, list) else []
+
+
+def library_warnings(caught: list) -> list:
+    """Python ``UserWarning``s of the libraries a run used (text only: they do not flag the input)."""
+    return list(dict.fromkeys(f"warning: {w.message}" for w in caught if issubclass(w.category, UserWarning)))
+
+
+def flagged(row: dict) -> bool:
+    """Whether an input's figures are doubtful: one of its warnings limits trust."""
+    return any(a.get("limits_trust", True) for a in row.get("alerts") or [])
 
 
 def failed_row(job: Job, error: str, status: str = "failed") -> dict:
