@@ -29,7 +29,7 @@ from . import spec as spec_mod
 from .errors import GraphError
 from .graph import BuiltGraph, validate_params
 from .node import Emit, Input, Node, Output, Source
-from .outdir import OutputFolder
+from .outdir import OutputFolder, graph_inputs
 from .run import RunResult, build_spec, prepare, read_spec, run_built
 from .session import RunSession
 from .spec import EdgeSpec, GraphSpec, NodeSpec
@@ -325,7 +325,7 @@ class Graph:
                 flat.edges.append(EdgeSpec(node, port, "_iterate", f"o{i}", where="Graph.iterate"))
 
         built = self._built(set, mode, device, executor, extend)
-        folder = OutputFolder(out) if out is not None else None
+        folder = OutputFolder(out, graph_inputs(built)) if out is not None else None
         session = RunSession(built, out_dir=str(folder.staging) if folder else None, log=log or _quiet,
                              out_display=str(out) if out is not None else None)
         if folder is not None:

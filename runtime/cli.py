@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 
 from .errors import GraphError, Interrupted, NodeError, UserInputError
+from .outdir import closing_any, rescue_open_folders
 from .weights_cli import add_parser as add_weights_parser
 from .weights_cli import cmd_weights
 
@@ -298,6 +299,9 @@ COMMAND_FUNCS = {"run": cmd_run, "launch": cmd_launch, "batch": cmd_batch, "list
                  "validate": cmd_validate, "dot": cmd_dot, "tune": cmd_tune, "weights": cmd_weights}
 
 def _interrupted_before_the_run(signum, frame) -> None:
+    if closing_any():                   # --out is being put in place: a moment, then the run ends
+        return
+    rescue_open_folders("interrupted while the outputs were finished: the outputs are partial")
     print("graphrun: interrupted", file=sys.stderr)
     sys.stderr.flush()
     os._exit(130)

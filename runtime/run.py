@@ -14,7 +14,7 @@ from . import registry
 from . import spec as spec_mod
 from .errors import GraphError, Interrupted
 from .graph import BuiltGraph, build
-from .outdir import OutputFolder
+from .outdir import OutputFolder, check_writable_file, graph_inputs, note_written, os_error, write_file
 from .session import RunSession
 from .stats import format_summary
 from .subgraph import expand
@@ -110,7 +110,10 @@ def run_built(graph: BuiltGraph, out_dir=None, mode: Optional[str] = None, execu
         stats: path of a JSON file with the run's figures.
         profile: path of a torch.profiler Chrome trace, one ``record_function`` range per node call.
     """
-    folder = OutputFolder(out_dir) if out_dir is not None else None
+    for path, what in ((trace, "--trace"), (stats, "--stats"), (profile, "--profile")):
+        if path:
+            check_writable_file(path, what)
+    folder = OutputFolder(out_dir, graph_inputs(graph)) if out_dir is not None else None
     session = RunSession(graph, mode=mode, out_dir=str(folder.staging) if folder else None, executor=executor,
                          trace=trace is not None, profile=bool(profile), progress=progress, log=log,
                          out_display=str(out_dir) if out_dir is not None else None)
@@ -126,13 +129,22 @@ def run_built(graph: BuiltGraph, out_dir=None, mode: Optional[str] = None, execu
                 prof.export_chrome_trace(profile)
         if session.errors and folder is not None:
             folder.note_failure(f"{session.errors[0]}\nframes completed: {session.tracker.completed}")
+    except BaseException as exc:    # Ctrl-C while outputs were finished, or a failure of the run itself
+        if folder is not None:
+            folder.note_failure(f"{exc!r}: the outputs are partial\nframes completed: {session.tracker.completed}",
+                                keep=True)
+        raise
     finally:
         if folder is not None:
             folder.close()
     if trace:
-        session.env.trace.write(trace)
+        try:
+            session.env.trace.write(trace)
+            note_written(trace)
+        except OSError as exc:
+            raise GraphError(f"--trace {os_error(exc, trace)}") from None
     if stats:
-        Path(stats).write_text(json.dumps(result, indent=2, default=str))
+        write_file(stats, json.dumps(result, indent=2, default=str), "--stats")
     if session.errors:
         err = session.errors[0]
         if isinstance(err, Interrupted):
