@@ -131,6 +131,25 @@ def test_a_folder_without_videos_a_glob_matching_nothing_and_a_bad_csv_are_error
         discover([str(tmp_path / "list.csv")])
 
 
+def test_folders_and_globs_leave_out_every_graphrun_output_folder_but_a_named_file_is_taken(tmp_path, tiny):
+    clips = tmp_path / "in"
+    (clips / "day1").mkdir(parents=True)
+    make_video(clips / "day1" / "a.mp4", 0, frames=6)
+    stabilize = Path(graphrun.__file__).resolve().parent / "graphs" / "stabilize.yaml"
+    assert main([str(stabilize), "-q", "--set", "source.frames=4", "source.width=64", "source.height=48",
+                 "--out", str(clips / "old_run")]) == 0                       # an earlier run's overlay.mp4
+    graphrun.batch(tiny, [clips / "day1"], out=clips / "old_batch", jobs=1)   # an earlier batch's folders
+    (clips / "old_batch" / "a" / "copy.mp4").write_bytes((clips / "day1" / "a.mp4").read_bytes())
+    assert (clips / "old_run" / "overlay.mp4").is_file()
+    assert [i.value for i in discover([str(clips / "**" / "*.mp4")])] == [str(clips / "day1" / "a.mp4")]
+    with pytest.raises(UserInputError, match="matches only files inside graphrun output folders"):
+        discover([str(clips / "old_run")])
+    with pytest.raises(UserInputError, match="glob '.*' matches only files inside graphrun output folders"):
+        discover([str(clips / "old_batch" / "*" / "*.mp4")])
+    named = clips / "old_run" / "overlay.mp4"
+    assert [i.value for i in discover([str(named)])] == [str(named)]
+
+
 def test_output_folders_are_unique_and_keep_their_names_when_the_batch_grows():
     items = sorted([BatchInput("/a/clip.mp4"), BatchInput("/b/clip.mp4"), BatchInput("/c/Clip.mov")],
                    key=lambda i: i.key)
