@@ -298,6 +298,59 @@ def test_ctrl_c_lets_the_running_input_finish_lists_the_rest_as_not_run_and_exit
     assert len(list(out.glob("*/DONE.json"))) == statuses.count("ok")
 
 
+def _descendants(pid: int) -> set:
+    """Every process below ``pid`` (read from /proc)."""
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
+def test_the_fork_server_and_the_workers_die_with_a_driver_killed_with_sigkill(tmp_path, videos, tiny):
+    for i in range(4):
+        os.symlink(videos / f"clip{i % 3}.mp4", tmp_path / f"v{i}.mp4")
+    proc = subprocess.Popen([sys.executable, "-m", "graphrun", "batch", str(tiny), str(tmp_path), "--out",
+                             str(tmp_path / "out"), "--jobs", "2", "-q"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        helpers: set = set()
+        while len(helpers) < 4 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)          # the resource tracker, the fork server and its two workers
+            helpers = _descendants(proc.pid)
+        assert len(helpers) >= 4, helpers
+        proc.kill()
+        proc.wait(timeout=10)
+        t0 = time.monotonic()
+        while any(_alive(p) for p in helpers) and time.monotonic() - t0 < 5:
+            time.sleep(0.1)
+        left = [p for p in helpers if _alive(p)]
+    finally:
+        for p in _descendants(proc.pid) | helpers:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+    assert not left, f"still running 5 s after the driver was killed: {left}"
+
+
 # -- the pieces it needs in the engine ---------------------------------------------------------
 
 def test_resources_are_a_graph_key_checked_set_by_override_and_written_back():
