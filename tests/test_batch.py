@@ -351,6 +351,59 @@ def test_the_fork_server_and_the_workers_die_with_a_driver_killed_with_sigkill(t
     assert not left, f"still running 5 s after the driver was killed: {left}"
 
 
+def _graphrun_lines(stderr: str) -> list:
+    return [line for line in stderr.splitlines() if line.startswith("graphrun")]
+
+
+def test_a_ray_address_that_refuses_or_never_answers_is_one_line_and_sigterm_is_heard(tmp_path, videos, tiny):
+    pytest.importorskip("ray")
+    import socket
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refused = closed.getsockname()[1]
+    closed.close()
+    silent = socket.socket()                     # accepts TCP, never speaks Ray's protocol
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    cmd = [sys.executable, "-m", "graphrun", "batch", str(tiny), str(videos / "clip0.mp4"),
+           "--out", str(tmp_path / "o"), "--executor", "ray", "-q", "--address"]
+    try:
+        t0 = time.monotonic()
+        done = subprocess.run([*cmd, f"127.0.0.1:{refused}"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and time.monotonic() - t0 < 30
+        assert _graphrun_lines(done.stderr) == [
+            f"graphrun: error: cannot reach the Ray cluster at 127.0.0.1:{refused}: Connection refused"]
+        env = dict(os.environ, GRAPHRUN_RAY_CONNECT_TIMEOUT="3")
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        t0 = time.monotonic()
+        done = subprocess.run([*cmd, address], capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 2 and time.monotonic() - t0 < 30
+        assert _graphrun_lines(done.stderr) == [
+            f"graphrun: error: cannot reach the Ray cluster at {address}: no answer within 3 s "
+            f"(GRAPHRUN_RAY_CONNECT_TIMEOUT to wait longer)"]
+        env["GRAPHRUN_RAY_CONNECT_TIMEOUT"] = "600"
+        proc = subprocess.Popen([*cmd, address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            deadline, connected = time.monotonic() + 60, 0
+            silent.settimeout(0.5)
+            while connected < 2 and proc.poll() is None and time.monotonic() < deadline:
+                try:                             # graphrun's probe, then Ray: it is waiting now
+                    silent.accept()
+                    connected += 1
+                except socket.timeout:
+                    pass
+            time.sleep(1.0)
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        assert time.monotonic() - t0 < 5 and proc.returncode == 130, err
+        assert _graphrun_lines(err) == ["graphrun: interrupted"]
+    finally:
+        silent.close()
+
+
 # -- the pieces it needs in the engine ---------------------------------------------------------
 
 def test_resources_are_a_graph_key_checked_set_by_override_and_written_back():
