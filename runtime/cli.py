@@ -19,6 +19,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from . import interrupts
 from .errors import GraphError, Interrupted, NodeError, UserInputError
 from .outdir import closing_any, rescue_open_folders
 from .weights_cli import add_parser as add_weights_parser
@@ -302,6 +303,7 @@ def _interrupted_before_the_run(signum, frame) -> None:
     if closing_any():                   # --out is being put in place: a moment, then the run ends
         return
     rescue_open_folders("interrupted while the outputs were finished: the outputs are partial")
+    interrupts.remove_registered()
     print("graphrun: interrupted", file=sys.stderr)
     sys.stderr.flush()
     os._exit(130)
@@ -316,6 +318,7 @@ def console() -> None:
         signal.signal(s, _interrupted_before_the_run)
     code = main()
     if code == STOPPED_AT_ONCE:
+        interrupts.remove_registered()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)

@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Optional
 
+from . import interrupts
 from .errors import GraphError, Interrupted, NodeError
 from .executor import Executor
 from .graph import BuiltGraph
@@ -212,8 +213,9 @@ class RunSession:
         return undo
 
     def _install_signals(self):
+        unwatch = interrupts.watch(self.draining, self.stop)     # a download in a node's setup gives up
         if threading.current_thread() is not threading.main_thread():
-            return lambda: None
+            return unwatch
         inline = self.executor_kind == "inline"
 
         def handler(signum, frame):
@@ -232,6 +234,7 @@ class RunSession:
             signal.signal(s, handler)
 
         def restore():
+            unwatch()
             for s, h in old.items():
                 signal.signal(s, h)
         return restore
