@@ -148,6 +148,8 @@ class RunSession:
                 self.bar.close()
                 self.bar = None
         stuck = set(self.executor.stuck)
+        if total is not None and not self.draining.is_set() and runners[sources[0]][0].last_index is not None:
+            total = max(total, runners[sources[0]][0].last_index + 1)    # more frames came than the file said
         if not self.errors and not self.stop.is_set():
             for name, rs in runners.items():       # topological order: upstream finishes first
                 try:
