@@ -145,6 +145,7 @@ class Graph:
             raise GraphError(f"node name '{name}' must be an identifier (letters, digits, _)")
         if name in self.spec.nodes:
             raise GraphError(f"graph '{self.spec.name}' already has a node '{name}'")
+        spec_mod.check_workers(workers, f"node '{name}' ({kind_name}): workers")
         ns = NodeSpec(name=name, kind=kind_name, params=dict(params), device=device, workers=workers,
                       on_error=spec_mod.check_choice(on_error, spec_mod.ON_ERROR, f"node '{name}': on_error"),
                       enabled=enabled, where=f"graph '{self.spec.name}'", cls=cls)

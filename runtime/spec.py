@@ -264,7 +264,7 @@ def from_dict(data: Any, path: Optional[Path] = None, allow_empty: bool = False)
         spec.nodes[name] = NodeSpec(
             name=name, kind=str(body["kind"]), params=dict(params),
             device=None if body.get("device") is None else str(body["device"]),
-            workers=_positive_int(body.get("workers", 1), f"{where(body, 'workers')}: node '{name}': workers"),
+            workers=check_workers(body.get("workers", 1), f"{where(body, 'workers')}: node '{name}': workers"),
             on_error=check_choice(body.get("on_error", "stop"), ON_ERROR,
                                   f"{where(body, 'on_error')}: node '{name}': on_error"),
             enabled=_bool(body.get("enabled", True), f"{where(body, 'enabled')}: node '{name}': enabled"),
@@ -372,6 +372,11 @@ def check_capacity(value: Any, what: str) -> int:
     return _positive_int(value, what)
 
 
+def check_workers(value: Any, what: str) -> int:
+    """A node's ``workers``: a positive integer of threads (0 would leave the node unrun)."""
+    return _positive_int(value, what)
+
+
 def _positive_int(value: Any, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise GraphError(f"{what} must be a positive integer, not {value!r}")
@@ -470,7 +475,7 @@ def set_value(spec: GraphSpec, key: str, value: Any, origin: str) -> None:
     elif param == "device":
         ns.device = str(value)
     elif param == "workers":
-        ns.workers = _positive_int(value, origin)
+        ns.workers = check_workers(value, origin)
     elif param == "enabled":
         ns.enabled = _bool(value, origin)
     elif param == "on_error":

@@ -147,6 +147,8 @@ def test_a_queue_capacity_below_one_is_refused_by_the_builder_as_by_yaml():
     for bad in (-3, 0, "abc", 2.5):
         with pytest.raises(GraphError, match=r"connect\(src.out, sink.x\): capacity must be a positive integer"):
             g.connect(src.out, sink.x, capacity=bad)
+    with pytest.raises(GraphError, match=r"node 'slow' \(test_slow\): workers must be a positive integer, not 0"):
+        g.add("test_slow", name="slow", workers=0)
     with pytest.raises(GraphError, match="edge capacity must be a positive integer, not -3"):
         graphrun.Graph.from_spec(graphrun.runtime.spec.from_dict(
             {"nodes": {"a": "test_count", "b": "test_collect"}, "edges": [{"from": "a.out", "to": "b.x",

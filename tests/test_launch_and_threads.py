@@ -48,6 +48,7 @@ def test_launch_errors_are_one_line_and_name_the_element():
     ("test_count n=3 bogus=1 ! test_collect", "node 'test_count' (test_count): unknown parameter 'bogus'"),
     ("test_count nn=3 ! test_collect", "unknown parameter 'nn' (did you mean 'n'?)"),
     ("test_count n=abc ! test_collect", "parameter 'n' = 'abc': Input should be a valid integer"),
+    ("test_count n=3 ! test_slow workers=0 ! test_collect", "(test_slow): workers must be a positive integer, not 0"),
 ])
 @pytest.mark.parametrize("print_yaml", [False, True])
 def test_launch_refuses_bad_queues_and_parameters_in_one_line_also_with_print_yaml(pipeline, says, print_yaml,
