@@ -317,11 +317,11 @@ def console() -> None:
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, _interrupted_before_the_run)
     code = main()
-    if code == STOPPED_AT_ONCE:
+    if code == STOPPED_AT_ONCE or interrupts.leaving_at_once():
         interrupts.remove_registered()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(130)
+        os._exit(130 if code == STOPPED_AT_ONCE else code)
     sys.exit(code)
 
 

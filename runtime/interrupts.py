@@ -4,7 +4,8 @@ asked, and which temporary files to remove when the process ends at once.
 A run registers its stop events while it runs (:func:`watch`); a wait that cannot see the run,
 such as a download inside a node's ``setup``, polls :func:`requested` and gives up. A file that
 must not outlive an abrupt end (a download's ``.partial``) is registered with
-:func:`remove_at_abrupt_exit`; the ``graphrun`` command removes them before it leaves at once.
+:func:`remove_at_abrupt_exit`; the ``graphrun`` command removes them before it leaves at once
+(also asked for with :func:`leave_at_once`).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import threading
 
 _events: list = []
 _files: set = set()
+_leave_at_once = threading.Event()
 _lock = threading.Lock()
 
 
@@ -54,3 +56,13 @@ def remove_registered() -> None:
             os.unlink(path)
         except OSError:
             pass
+
+
+def leave_at_once() -> None:
+    """Ask the ``graphrun`` command to end without the interpreter's teardown: a native library
+    was left mid-call (an abandoned connection attempt) and would crash or hang at exit."""
+    _leave_at_once.set()
+
+
+def leaving_at_once() -> bool:
+    return _leave_at_once.is_set()

@@ -128,7 +128,7 @@ def read_state_dict(path: Path, node: str, source: str = "") -> dict:
     return state
 
 
-DOWNLOAD_STALL_S = float(os.environ.get("GRAPHRUN_DOWNLOAD_TIMEOUT", "30"))
+DOWNLOAD_STALL_S = float(os.environ.get("GRAPHRUN_DOWNLOAD_TIMEOUT", "20"))
 _CHUNK = 1 << 20
 
 

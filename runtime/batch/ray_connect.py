@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Optional
 
+from .. import interrupts
 from ..errors import UserInputError
 
 RAY_CONNECT_S = float(os.environ.get("GRAPHRUN_RAY_CONNECT_TIMEOUT", "15"))
@@ -58,6 +59,7 @@ def bounded_init(ray, where: str, timeout: float = RAY_CONNECT_S, **kwargs) -> N
     while thread.is_alive() and time.monotonic() < deadline:
         thread.join(0.2)
     if thread.is_alive():
+        interrupts.leave_at_once()          # Ray, left mid-connect, would crash the interpreter's exit
         raise UserInputError(f"cannot reach {where}: no answer within {timeout:.0f} s "
                              f"(GRAPHRUN_RAY_CONNECT_TIMEOUT to wait longer)")
     if "error" in outcome:
