@@ -290,24 +290,26 @@ def ema_check(model: str, alphas=(1.0, 0.7, 0.5)) -> None:
               f"{np.mean([wious[s] for s in DAVIS]):.3f} |", flush=True)
 
 
-def fps(baseline, reps: int, device: str = "cpu") -> None:
+def fps(baseline, reps: int, device: str = "cpu", variant=None) -> None:
     """frames/s of graphs/stabilize_person.yaml on dancer.mp4, every output written, run by the CLI in a
     subprocess (this checkout, and ``baseline``'s own graph and code); the two take turns so that a
     shared machine's load falls on both alike. Median of ``reps``, the ratio of the medians."""
     import os
-    settings = [("after", ROOT)] + ([("before", Path(baseline))] if baseline else [])
-    runs = {name: [] for name, _ in settings}
+    settings = [("after", ROOT, [])] + ([("before", Path(baseline), [])] if baseline else [])
+    if variant:                                  # this checkout with --set items (a trade-off to show)
+        settings.append(("variant", ROOT, variant.split()))
+    runs = {name: [] for name, *_ in settings}
     loads = [os.getloadavg()[0]]
     for rep in range(reps):
-        for name, repo in settings:
-            runs[name].append(run_checkout(repo, "stabilize_person.yaml", [f"vars.input={DANCER}"], device))
+        for name, repo, sets in settings:
+            runs[name].append(run_checkout(repo, "stabilize_person.yaml", [f"vars.input={DANCER}", *sets], device))
             print(f"  rep {rep + 1}/{reps} {name}: {runs[name][-1]['fps']:.1f} fps", file=sys.stderr, flush=True)
         loads.append(os.getloadavg()[0])
     print(f"\ngraphs/stabilize_person.yaml on dancer.mp4 640x480, every output written, device {device}; median of "
           f"{reps} runs taking turns; load average (1 min) {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
     print(f"{'setting':<8} {'frames':>6} {'fps':>7} {'min-max fps':>13}")
     med = {}
-    for name, _ in settings:
+    for name, *_ in settings:
         rs = sorted(runs[name], key=lambda r: r["fps"])
         med[name] = rs[len(rs) // 2]
         print(f"{name:<8} {med[name]['frames']:>6} {statistics.median(r['fps'] for r in rs):>7.1f} "
@@ -315,13 +317,15 @@ def fps(baseline, reps: int, device: str = "cpu") -> None:
     if baseline:
         ratio = statistics.median(r["fps"] for r in runs["after"]) / statistics.median(r["fps"] for r in runs["before"])
         print(f"after / before: {ratio:.2f}x")
+    if variant:
+        print(f"variant = after with --set {variant}")
     names = []
-    for name, _ in settings:
+    for name, *_ in settings:
         names += [n for n in med[name]["nodes"] if n not in names]
     print("\nmean ms per frame per node (median run of each setting; wall time on the node's thread)")
-    print(f"{'node':<16}" + "".join(f"{name:>9}" for name, _ in settings) + "   thread (after)")
+    print(f"{'node':<16}" + "".join(f"{name:>9}" for name, *_ in settings) + "   thread (after)")
     for n in names:
-        cells = [med[name]["nodes"].get(n, {}).get("mean_ms") for name, _ in settings]
+        cells = [med[name]["nodes"].get(n, {}).get("mean_ms") for name, *_ in settings]
         print(f"{n:<16}" + "".join(f"{c:>9.1f}" if c is not None else f"{'-':>9}" for c in cells)
               + f"   {med['after']['nodes'].get(n, {}).get('thread', '')}")
 
@@ -340,6 +344,7 @@ def main(argv=None):
     ap.add_argument("--fps", action="store_true", help="frames/s of the whole graph (every output) on dancer.mp4")
     ap.add_argument("--baseline-repo", help="with --fps: an older checkout, run with its own graph and code")
     ap.add_argument("--reps", type=int, default=3, help="with --fps: runs per setting (median)")
+    ap.add_argument("--fps-variant", help="with --fps: also this checkout with these --set items (space-separated)")
     args = ap.parse_args(argv)
     if not DANCER.is_file() or not (DATA / "davis").is_dir():
         sys.exit(f"the person data is not in {DATA}")
@@ -347,7 +352,7 @@ def main(argv=None):
         timing(args.models.split(","))
         return
     if args.fps:
-        fps(args.baseline_repo, args.reps)
+        fps(args.baseline_repo, args.reps, variant=args.fps_variant)
     if args.predict:
         for model in args.models.split(","):
             for seq in ("dancer", *DAVIS):
