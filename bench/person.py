@@ -11,6 +11,9 @@ parameter search does not rerun MediaPipe; the saved MediaPipe Pose maps of danc
 
     python bench/person.py                       # ms/frame per model + tables, ~5 min on 2 cores
     python bench/person.py --loo --no-tables     # leave-one-sequence-out choice of the stabilizer's parameters
+    python bench/person.py --fps --baseline-repo /tmp/person-base --reps 3 --no-tables
+        # frames/s of the whole graph, every output written, on dancer.mp4: this checkout vs an older
+        # one (``git worktree add --detach /tmp/person-base main``), taking turns
 
 Writes its prediction cache to bench/out/person/.
 """
@@ -30,6 +33,8 @@ import graphrun
 from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.types import FRAME, PROB_MAP, SCALAR
 
+from common import run_checkout  # bench/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 OUT = ROOT / "bench" / "out" / "person"
@@ -40,6 +45,9 @@ MODELS = ("selfie", "selfie_landscape", "pose")
 METRICS_ONLY = ["out.raw_masks.enabled=false", "out.stab_masks.enabled=false", "out.overlay.enabled=false",
                 "out.report.enabled=false"]
 J_ONLY = ["out.metrics.flow_preset='off'"]
+# the yardstick of warp-IoU here: the metrics' own flow DIS medium on every pixel (the subgraph's
+# default, DIS fast at half size, is for real time), so that figures of older checkouts compare
+YARDSTICK = ["out.metrics.flow_preset=medium", "out.metrics.flow_scale=1.0", "out.metrics.warp_max_width=0"]
 # the search: the fusion weights and the boundary blur (one person: the distractor guard matters little)
 # (the node defaults, 0.6 / 1.5, are one of its points; each point costs ~5 min on 2 busy cores)
 GRID = {"stab.fuse.beta_fill": [0.6, 0.8], "stab.thresh.smooth_sigma": [1.5, 2.5]}
@@ -77,7 +85,7 @@ def source_sets(seq: str) -> list:
 
 def person_graph(seq: str, sets: list):
     """graphs/stabilize_person.yaml on ``seq`` (dancer or a DAVIS sequence, then with ground truth)."""
-    g = graphrun.load("stabilize_person", set=source_sets(seq) + sets + METRICS_ONLY)
+    g = graphrun.load("stabilize_person", set=source_sets(seq) + YARDSTICK + sets + METRICS_ONLY)
     if seq != "dancer":
         gt = g.add("mask_folder", name="gt", path=str(DATA / "davis" / "Annotations" / "480p" / seq))
         g.connect(g["source"].frame, gt.frame)
@@ -282,6 +290,46 @@ def ema_check(model: str, alphas=(1.0, 0.7, 0.5)) -> None:
               f"{np.mean([wious[s] for s in DAVIS]):.3f} |", flush=True)
 
 
+def fps(baseline, reps: int, device: str = "cpu", variant=None) -> None:
+    """frames/s of graphs/stabilize_person.yaml on dancer.mp4, every output written, run by the CLI in a
+    subprocess (this checkout, and ``baseline``'s own graph and code); the two take turns so that a
+    shared machine's load falls on both alike. Median of ``reps``, the ratio of the medians."""
+    import os
+    settings = [("after", ROOT, [])] + ([("before", Path(baseline), [])] if baseline else [])
+    if variant:                                  # this checkout with --set items (a trade-off to show)
+        settings.append(("variant", ROOT, variant.split()))
+    runs = {name: [] for name, *_ in settings}
+    loads = [os.getloadavg()[0]]
+    for rep in range(reps):
+        for name, repo, sets in settings:
+            runs[name].append(run_checkout(repo, "stabilize_person.yaml", [f"vars.input={DANCER}", *sets], device))
+            print(f"  rep {rep + 1}/{reps} {name}: {runs[name][-1]['fps']:.1f} fps", file=sys.stderr, flush=True)
+        loads.append(os.getloadavg()[0])
+    print(f"\ngraphs/stabilize_person.yaml on dancer.mp4 640x480, every output written, device {device}; median of "
+          f"{reps} runs taking turns; load average (1 min) {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
+    print(f"{'setting':<8} {'frames':>6} {'fps':>7} {'min-max fps':>13}")
+    med = {}
+    for name, *_ in settings:
+        rs = sorted(runs[name], key=lambda r: r["fps"])
+        med[name] = rs[len(rs) // 2]
+        print(f"{name:<8} {med[name]['frames']:>6} {statistics.median(r['fps'] for r in rs):>7.1f} "
+              f"{rs[0]['fps']:>6.1f}-{rs[-1]['fps']:<6.1f}")
+    if baseline:
+        ratio = statistics.median(r["fps"] for r in runs["after"]) / statistics.median(r["fps"] for r in runs["before"])
+        print(f"after / before: {ratio:.2f}x")
+    if variant:
+        print(f"variant = after with --set {variant}")
+    names = []
+    for name, *_ in settings:
+        names += [n for n in med[name]["nodes"] if n not in names]
+    print("\nmean ms per frame per node (median run of each setting; wall time on the node's thread)")
+    print(f"{'node':<16}" + "".join(f"{name:>9}" for name, *_ in settings) + "   thread (after)")
+    for n in names:
+        cells = [med[name]["nodes"].get(n, {}).get("mean_ms") for name, *_ in settings]
+        print(f"{n:<16}" + "".join(f"{c:>9.1f}" if c is not None else f"{'-':>9}" for c in cells)
+              + f"   {med['after']['nodes'].get(n, {}).get('thread', '')}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODELS), help="mediapipe_person models to measure")
@@ -293,12 +341,18 @@ def main(argv=None):
     ap.add_argument("--time", action="store_true", help="only time the models (interleaved, frame by frame)")
     ap.add_argument("--grid-points", help="measure only these grid points (0-based, comma-separated): run "
                                           "several workers in parallel, then --loo alone to read their results")
+    ap.add_argument("--fps", action="store_true", help="frames/s of the whole graph (every output) on dancer.mp4")
+    ap.add_argument("--baseline-repo", help="with --fps: an older checkout, run with its own graph and code")
+    ap.add_argument("--reps", type=int, default=3, help="with --fps: runs per setting (median)")
+    ap.add_argument("--fps-variant", help="with --fps: also this checkout with these --set items (space-separated)")
     args = ap.parse_args(argv)
     if not DANCER.is_file() or not (DATA / "davis").is_dir():
         sys.exit(f"the person data is not in {DATA}")
     if args.time:
         timing(args.models.split(","))
         return
+    if args.fps:
+        fps(args.baseline_repo, args.reps, variant=args.fps_variant)
     if args.predict:
         for model in args.models.split(","):
             for seq in ("dancer", *DAVIS):

@@ -26,15 +26,15 @@ includes time waiting for a core).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from graphrun.runtime.run import run_graph
+
+from common import run_checkout  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAPH = ROOT / "graphs" / "stabilize.yaml"
@@ -50,21 +50,6 @@ def run_here(overrides: list[str], device: str, executor: str = "fused") -> dict
     with tempfile.TemporaryDirectory() as out:
         return run_graph(GRAPH, overrides=overrides, out_dir=out, device=device, log=lambda m: None,
                          executor=executor).stats
-
-
-def run_checkout(repo: Path, overrides: list[str], device: str) -> dict:
-    """The graph of an older checkout with its own code: ``python -m graphrun`` in a subprocess."""
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "shim").mkdir()
-        (Path(tmp) / "shim" / "graphrun").symlink_to(repo.resolve())
-        stats = Path(tmp) / "stats.json"
-        env = {**os.environ, "PYTHONPATH": str(Path(tmp) / "shim")}
-        cmd = [sys.executable, "-m", "graphrun", str(repo / "graphs" / "stabilize.yaml"), "-q", "--out",
-               str(Path(tmp) / "out"), "--stats", str(stats), "--device", device]
-        if overrides:
-            cmd += ["--set", *overrides]
-        subprocess.run(cmd, env=env, check=True, capture_output=True)
-        return json.loads(stats.read_text())
 
 
 def main() -> None:
@@ -85,7 +70,7 @@ def main() -> None:
     if a.per_node:
         settings.append(("per_node", lambda o: run_here(o, a.device, "per_node")))
     if a.baseline_repo is not None:
-        settings.insert(0, ("v0", lambda o: run_checkout(a.baseline_repo, o, a.device)))
+        settings.insert(0, ("v0", lambda o: run_checkout(a.baseline_repo, "stabilize.yaml", o, a.device)))
     runs = {(i, s): [] for i, _ in inputs for s, _ in settings}
     loads = [os.getloadavg()[0]]
     for rep in range(a.reps):

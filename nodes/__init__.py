@@ -6,7 +6,7 @@
     stabilize/  optical_flow, flow_warp, glitch_filter, motion_fusion, ema, adaptive_threshold, area_guard,
                 anti_ghost
     eval/       metrics, report
-    sinks/      mask_writer, overlay_writer
+    sinks/      mask_writer, overlay_writer, display
     common/     helpers shared by the families (no nodes)
 """
 import importlib

@@ -110,7 +110,7 @@ def build(spec: GraphSpec) -> BuiltGraph:
     built: dict[str, BuiltNode] = {}
     for name, ns in spec.nodes.items():
         cls = ns.cls or registry.get_at(ns.kind, ns.where, name)
-        params = _validate_params(cls, ns)
+        params = validate_params(cls, ns)
         device = resolve_device(ns.device) if ns.device else graph_device
         if device.split(":")[0] not in cls.devices:
             device = "cpu"
@@ -208,7 +208,8 @@ def _check_ghost_ports(spec: GraphSpec, built: dict, disabled: set) -> None:
                 raise GraphError(f"{scope}: output '{ghost}' <- {node}.{port}: {what}")
 
 
-def _validate_params(cls, ns: NodeSpec):
+def validate_params(cls, ns: NodeSpec):
+    """``ns.params`` checked against ``cls.Params``: a problem is one line naming the node and parameter."""
     try:
         return cls.Params(**ns.params)
     except ValidationError as exc:

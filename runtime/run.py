@@ -16,7 +16,7 @@ from . import spec as spec_mod
 from .errors import GraphError, Interrupted
 from .graph import BuiltGraph, build
 from .options import DEFAULTS, RunOptions
-from .outdir import OutputFolder
+from .outdir import OutputFolder, check_writable_file, graph_inputs, note_written, os_error, write_file
 from .session import RunSession
 from .stats import format_summary
 from .subgraph import expand
@@ -119,7 +119,10 @@ class Run:
 
     def __init__(self, graph: BuiltGraph, options: RunOptions = DEFAULTS):
         self.graph, self.options = graph, options
-        self.folder = OutputFolder(options.out) if options.out is not None else None
+        for path, what in ((options.trace, "--trace"), (options.stats, "--stats"), (options.profile, "--profile")):
+            if path:
+                check_writable_file(path, what)          # before the run, not after it
+        self.folder = OutputFolder(options.out, graph_inputs(graph)) if options.out is not None else None
         self.session = RunSession(graph, options, staging=str(self.folder.staging) if self.folder else None)
         self.stats: Optional[dict] = None
 
@@ -132,25 +135,37 @@ class Run:
         """Run the graph to its end (or until stopped); returns the run's figures."""
         prof = _start_profiler() if self.options.profile else None
         try:
-            self.stats = self.session.run()
-        finally:
-            if prof is not None:
-                prof.__exit__(None, None, None)
-                prof.export_chrome_trace(self.options.profile)
+            try:
+                self.stats = self.session.run()
+            finally:
+                if prof is not None:
+                    prof.__exit__(None, None, None)
+                    prof.export_chrome_trace(self.options.profile)
+        except BaseException as exc:    # Ctrl-C while outputs were finished, or a failure of the run itself
+            if self.folder is not None:
+                self.folder.note_failure(f"{exc!r}: the outputs are partial\nframes completed: "
+                                         f"{self.session.tracker.completed}", keep=True)
+            raise
         return self.stats
 
     def __exit__(self, *exc) -> None:
-        session, folder = self.session, self.folder
+        session, folder, options = self.session, self.folder, self.options
         if folder is not None:
             try:
                 if session.errors:
                     folder.note_failure(f"{session.errors[0]}\nframes completed: {session.tracker.completed}")
             finally:
                 folder.close()
-        if self.options.trace:
-            session.env.trace.write(self.options.trace)
-        if self.options.stats and self.stats is not None:
-            Path(self.options.stats).write_text(json.dumps(self.stats, indent=2, default=str))
+        if self.stats is None:          # the run itself failed: its error is what the caller sees
+            return
+        if options.trace:
+            try:
+                session.env.trace.write(options.trace)
+                note_written(options.trace)
+            except OSError as err:
+                raise GraphError(f"--trace {os_error(err, options.trace)}") from None
+        if options.stats:
+            write_file(options.stats, json.dumps(self.stats, indent=2, default=str), "--stats")
 
     def result(self) -> RunResult:
         """What the run gave back; raises its first error (NodeError, or Interrupted with the stats)."""

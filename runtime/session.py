@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Optional
 
+from . import interrupts
 from .errors import GraphError, Interrupted, NodeError
 from .executor import executor_class
 from .graph import BuiltGraph
@@ -165,6 +166,8 @@ class RunSession:
                 self.bar.close()
                 self.bar = None
         stuck = set(self.executor.stuck)
+        if total is not None and not self.draining.is_set() and runners[sources[0]][0].last_index is not None:
+            total = max(total, runners[sources[0]][0].last_index + 1)    # more frames came than the file said
         if not self.errors and not self.stop.is_set():
             so_far = {k: v for k, v in self.summary().items() if k != "results"}
             for name, rs in runners.items():       # topological order: upstream finishes first
@@ -233,8 +236,9 @@ class RunSession:
         return undo
 
     def _install_signals(self):
+        unwatch = interrupts.watch(self.draining, self.stop)     # a download in a node's setup gives up
         if threading.current_thread() is not threading.main_thread():
-            return lambda: None
+            return unwatch
         on_this_thread = not self.executor.threaded      # the nodes run here: a signal must interrupt them
 
         def handler(signum, frame):
@@ -253,6 +257,7 @@ class RunSession:
             signal.signal(s, handler)
 
         def restore():
+            unwatch()
             for s, h in old.items():
                 signal.signal(s, h)
         return restore

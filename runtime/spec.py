@@ -215,7 +215,7 @@ def from_dict(data: Any, path: Optional[Path] = None, allow_empty: bool = False)
     queue = data.get("queue") or {}
     if not isinstance(queue, dict) or set(queue) - {"capacity", "max_mb"}:
         raise GraphError(f"{where(data, 'queue')}: queue takes capacity (packets) and max_mb (MiB per queue)")
-    spec.capacity = _positive_int(queue.get("capacity", 8), f"{where(data, 'queue')}: queue.capacity")
+    spec.capacity = check_capacity(queue.get("capacity", 8), f"{where(data, 'queue')}: queue.capacity")
     max_mb = queue.get("max_mb", 256.0)
     if not isinstance(max_mb, (int, float)) or isinstance(max_mb, bool) or max_mb <= 0:
         raise GraphError(f"{where(data, 'queue')}: queue.max_mb must be a positive number, not {max_mb!r}")
@@ -271,7 +271,7 @@ def from_dict(data: Any, path: Optional[Path] = None, allow_empty: bool = False)
         spec.nodes[name] = NodeSpec(
             name=name, kind=str(body["kind"]), params=dict(params),
             device=None if body.get("device") is None else str(body["device"]),
-            workers=_positive_int(body.get("workers", 1), f"{where(body, 'workers')}: node '{name}': workers"),
+            workers=check_workers(body.get("workers", 1), f"{where(body, 'workers')}: node '{name}': workers"),
             on_error=check_choice(body.get("on_error", "stop"), ON_ERROR,
                                   f"{where(body, 'on_error')}: node '{name}': on_error"),
             enabled=_bool(body.get("enabled", True), f"{where(body, 'enabled')}: node '{name}': enabled"),
@@ -327,7 +327,7 @@ def _edge(item: Any, w: str) -> EdgeSpec:
         policy = check_choice(policy, POLICIES, f"{w}: edge policy")
     cap = item.get("capacity")
     if cap is not None:
-        cap = _positive_int(cap, f"{w}: edge capacity")
+        cap = check_capacity(cap, f"{w}: edge capacity")
     back = _bool(item.get("back", False), f"{w}: edge back")
     queue = _bool(item.get("queue", False), f"{w}: edge queue")
     return EdgeSpec(src, sp, dst, dp, back, cap, policy, w, queue=queue)
@@ -373,6 +373,17 @@ def _bool(value: Any, what: str) -> bool:
     return value
 
 
+def check_capacity(value: Any, what: str) -> int:
+    """A queue's capacity, the one check of every front-end (YAML, launch, ``Graph.connect``):
+    a positive integer of packets (0 or less would never let a packet through)."""
+    return _positive_int(value, what)
+
+
+def check_workers(value: Any, what: str) -> int:
+    """A node's ``workers``: a positive integer of threads (0 would leave the node unrun)."""
+    return _positive_int(value, what)
+
+
 def _positive_int(value: Any, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise GraphError(f"{what} must be a positive integer, not {value!r}")
@@ -392,6 +403,7 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
     """
     overrides = list(overrides or [])
     overrides = _when_items(spec, overrides) + overrides     # the graph's own when: first, the user's win
+    declared = set(spec.vars)
     # a new kind starts from its own defaults: apply kind changes first, dropping the file's params
     kinds = [o for o in overrides if "=" in o and o.split("=", 1)[0].endswith(".kind")]
     for text in kinds + [o for o in overrides if o not in kinds]:
@@ -406,6 +418,39 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
             except yaml.YAMLError:
                 value = raw
         set_value(spec, key, value, f"--set {key}")
+    for key in (o.split("=", 1)[0] for o in overrides):
+        if key.startswith("vars."):
+            check_variable_used(spec, key[len("vars."):], declared, f"--set {key}")
+
+
+def check_variable_used(spec: GraphSpec, name: str, declared, origin: str) -> None:
+    """A variable set from outside must be one the graph declares or reads (``${name}``): a typo
+    (``vars.inptu``) would otherwise run the default input without a word."""
+    used = set(declared) | variables_read(spec)
+    if name not in used:
+        known = sorted(used - {"graph_dir"})
+        raise GraphError(f"{origin}: graph '{spec.name}' has no variable '{name}'{suggest(name, known)}"
+                         f" (its variables: {', '.join(known) or 'none'})")
+
+
+def variables_read(spec: GraphSpec) -> set:
+    """The names of the ``${name}`` a graph's parameters and variables read."""
+    found: set = set()
+
+    def scan(value):
+        if isinstance(value, str):
+            found.update(_VAR.findall(value))
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                scan(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                scan(v)
+
+    scan(list(spec.vars.values()))
+    for ns in spec.nodes.values():
+        scan(ns.params)
+    return found
 
 
 
@@ -439,7 +484,7 @@ def set_value(spec: GraphSpec, key: str, value: Any, origin: str) -> None:
     elif param == "device":
         ns.device = str(value)
     elif param == "workers":
-        ns.workers = _positive_int(value, origin)
+        ns.workers = check_workers(value, origin)
     elif param == "enabled":
         ns.enabled = _bool(value, origin)
     elif param == "on_error":

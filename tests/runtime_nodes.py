@@ -196,3 +196,22 @@ class Objective(Node):
 
     def finish(self, ctx):
         ctx.publish("objective", -(self.params.p - self.params.target) ** 2)
+
+
+@register("test_slow_finish")
+class SlowFinish(Node):
+    """Writes frames.txt into the output folder as frames come, then at the end of the stream touches
+    a marker and takes an hour to finish (a stand-in for encoding a long video)."""
+    x = Input(ANY)
+
+    class Params(NodeParams):
+        marker: str = ""
+
+    def process(self, ctx, x):
+        with open(f"{ctx.out_dir}/frames.txt", "a") as f:
+            f.write(f"{ctx.index}\n")
+
+    def finish(self, ctx):
+        if self.params.marker:
+            open(self.params.marker, "w").close()
+        time.sleep(3600)

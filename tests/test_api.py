@@ -121,3 +121,44 @@ def test_iterate_raises_the_nodes_error_after_the_frames_before_it():
 def test_iterate_names_an_unknown_output():
     with pytest.raises(GraphError, match="no output 'add.outt'|has no output 'outt'"):
         list(running_sum().iterate("add.outt"))
+
+
+def test_iterate_scales_float_frames_in_0_1_and_refuses_other_floats_and_non_iterables():
+    g = graphrun.Graph("frames")
+    src = g.add("synthetic_scene", name="src", frames=50)
+    seg = g.add("bg_subtract", name="seg")
+    g.connect(src.frame, seg.frame)
+    images = [np.full((48, 64, 3), 30 * i, np.uint8) for i in range(4)]
+    images[3][10:30, 20:40] = 250
+    as_uint8 = [d["seg.prob"] for d in g.iterate(["seg.prob"], inputs={"src": images})]
+    as_float = [d["seg.prob"] for d in g.iterate(["seg.prob"], inputs={"src": [i.astype(np.float32) / 255
+                                                                               for i in images]})]
+    assert float(as_uint8[3].max()) > 0.5
+    assert all(torch.allclose(a, b) for a, b in zip(as_uint8, as_float))
+    with pytest.raises(graphrun.NodeError, match=r"float video frame must hold values in \[0, 1\], got 30..30"):
+        list(g.iterate(["seg.prob"], inputs={"src": [i.astype(np.float32) for i in images]}))
+    with pytest.raises(GraphError, match=r"inputs=\{'src': \.\.\.\}\): give an iterable .* not int"):
+        list(g.iterate(["seg.prob"], inputs={"src": 5}))
+
+
+def test_a_queue_capacity_below_one_is_refused_by_the_builder_as_by_yaml():
+    g = running_sum()
+    src, sink = g.node("src"), g.node("sink")
+    for bad in (-3, 0, "abc", 2.5):
+        with pytest.raises(GraphError, match=r"connect\(src.out, sink.x\): capacity must be a positive integer"):
+            g.connect(src.out, sink.x, capacity=bad)
+    with pytest.raises(GraphError, match=r"node 'slow' \(test_slow\): workers must be a positive integer, not 0"):
+        g.add("test_slow", name="slow", workers=0)
+    with pytest.raises(GraphError, match="edge capacity must be a positive integer, not -3"):
+        graphrun.Graph.from_spec(graphrun.runtime.spec.from_dict(
+            {"nodes": {"a": "test_count", "b": "test_collect"}, "edges": [{"from": "a.out", "to": "b.x",
+                                                                            "capacity": -3}]}))
+
+
+def test_a_typo_in_a_graph_variable_is_caught_with_did_you_mean():
+    g = graphrun.load("stabilize_person")
+    with pytest.raises(GraphError, match=r"--set vars.inptu: graph 'stabilize_person' has no variable 'inptu' "
+                                         r"\(did you mean 'input'\?\)"):
+        g.set("vars.inptu=x.mp4")
+    g.set("vars.input=x.mp4")                       # a declared variable
+    g.set("vars.extra=1", "source.path=${extra}")   # or one the graph reads after the overrides

@@ -132,6 +132,25 @@ def test_a_folder_without_videos_a_glob_matching_nothing_and_a_bad_csv_are_error
         discover([str(tmp_path / "list.csv")])
 
 
+def test_folders_and_globs_leave_out_every_graphrun_output_folder_but_a_named_file_is_taken(tmp_path, tiny):
+    clips = tmp_path / "in"
+    (clips / "day1").mkdir(parents=True)
+    make_video(clips / "day1" / "a.mp4", 0, frames=6)
+    stabilize = Path(graphrun.__file__).resolve().parent / "graphs" / "stabilize.yaml"
+    assert main([str(stabilize), "-q", "--set", "source.frames=4", "source.width=64", "source.height=48",
+                 "--out", str(clips / "old_run")]) == 0                       # an earlier run's overlay.mp4
+    graphrun.batch(tiny, [clips / "day1"], out=clips / "old_batch", jobs=1)   # an earlier batch's folders
+    (clips / "old_batch" / "a" / "copy.mp4").write_bytes((clips / "day1" / "a.mp4").read_bytes())
+    assert (clips / "old_run" / "overlay.mp4").is_file()
+    assert [i.value for i in discover([str(clips / "**" / "*.mp4")])] == [str(clips / "day1" / "a.mp4")]
+    with pytest.raises(UserInputError, match="matches only files inside graphrun output folders"):
+        discover([str(clips / "old_run")])
+    with pytest.raises(UserInputError, match="glob '.*' matches only files inside graphrun output folders"):
+        discover([str(clips / "old_batch" / "*" / "*.mp4")])
+    named = clips / "old_run" / "overlay.mp4"
+    assert [i.value for i in discover([str(named)])] == [str(named)]
+
+
 def test_output_folders_are_unique_and_keep_their_names_when_the_batch_grows():
     items = sorted([BatchInput("/a/clip.mp4"), BatchInput("/b/clip.mp4"), BatchInput("/c/Clip.mov")],
                    key=lambda i: i.key)
@@ -282,6 +301,112 @@ def test_ctrl_c_lets_the_running_input_finish_lists_the_rest_as_not_run_and_exit
     statuses = [r["status"] for r in rows]
     assert set(statuses) <= {"ok", "pending"} and "pending" in statuses and statuses.count("ok") >= 1
     assert len(list(out.glob("*/DONE.json"))) == statuses.count("ok")
+
+
+def _descendants(pid: int) -> set:
+    """Every process below ``pid`` (read from /proc)."""
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
+def test_the_fork_server_and_the_workers_die_with_a_driver_killed_with_sigkill(tmp_path, videos, tiny):
+    for i in range(4):
+        os.symlink(videos / f"clip{i % 3}.mp4", tmp_path / f"v{i}.mp4")
+    proc = subprocess.Popen([sys.executable, "-m", "graphrun", "batch", str(tiny), str(tmp_path), "--out",
+                             str(tmp_path / "out"), "--jobs", "2", "-q"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        helpers: set = set()
+        while len(helpers) < 4 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)          # the resource tracker, the fork server and its two workers
+            helpers = _descendants(proc.pid)
+        assert len(helpers) >= 4, helpers
+        proc.kill()
+        proc.wait(timeout=10)
+        t0 = time.monotonic()
+        while any(_alive(p) for p in helpers) and time.monotonic() - t0 < 5:
+            time.sleep(0.1)
+        left = [p for p in helpers if _alive(p)]
+    finally:
+        for p in _descendants(proc.pid) | helpers:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+    assert not left, f"still running 5 s after the driver was killed: {left}"
+
+
+def _graphrun_lines(stderr: str) -> list:
+    return [line for line in stderr.splitlines() if line.startswith("graphrun")]
+
+
+def test_a_ray_address_that_refuses_or_never_answers_is_one_line_and_sigterm_is_heard(tmp_path, videos, tiny):
+    pytest.importorskip("ray")
+    import socket
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refused = closed.getsockname()[1]
+    closed.close()
+    silent = socket.socket()                     # accepts TCP, never speaks Ray's protocol
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    cmd = [sys.executable, "-m", "graphrun", "batch", str(tiny), str(videos / "clip0.mp4"),
+           "--out", str(tmp_path / "o"), "--executor", "ray", "-q", "--address"]
+    try:
+        t0 = time.monotonic()
+        done = subprocess.run([*cmd, f"127.0.0.1:{refused}"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and time.monotonic() - t0 < 30
+        assert _graphrun_lines(done.stderr) == [
+            f"graphrun: error: cannot reach the Ray cluster at 127.0.0.1:{refused}: Connection refused"]
+        env = dict(os.environ, GRAPHRUN_RAY_CONNECT_TIMEOUT="3")
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        t0 = time.monotonic()
+        done = subprocess.run([*cmd, address], capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 2 and time.monotonic() - t0 < 30
+        assert _graphrun_lines(done.stderr) == [
+            f"graphrun: error: cannot reach the Ray cluster at {address}: no answer within 3 s "
+            f"(GRAPHRUN_RAY_CONNECT_TIMEOUT to wait longer)"]
+        env["GRAPHRUN_RAY_CONNECT_TIMEOUT"] = "600"
+        proc = subprocess.Popen([*cmd, address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            deadline, connected = time.monotonic() + 60, 0
+            silent.settimeout(0.5)
+            while connected < 2 and proc.poll() is None and time.monotonic() < deadline:
+                try:                             # graphrun's probe, then Ray: it is waiting now
+                    silent.accept()
+                    connected += 1
+                except socket.timeout:
+                    pass
+            time.sleep(1.0)
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        assert time.monotonic() - t0 < 5 and proc.returncode == 130, err
+        assert _graphrun_lines(err) == ["graphrun: interrupted"]
+    finally:
+        silent.close()
 
 
 # -- the pieces it needs in the engine ---------------------------------------------------------

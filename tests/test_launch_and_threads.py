@@ -40,6 +40,26 @@ def test_launch_errors_are_one_line_and_name_the_element():
         parse("test_count !")
 
 
+@pytest.mark.parametrize("pipeline, says", [
+    ("test_count n=3 ! queue capacity=-3 ! test_collect", "launch: queue capacity must be a positive integer, not -3"),
+    ("test_count n=3 ! queue capacity=0 ! test_collect", "launch: queue capacity must be a positive integer, not 0"),
+    ("test_count n=3 ! queue capacity=abc ! test_collect", "queue capacity must be a positive integer, not 'abc'"),
+    ("test_count n=3 ! queue policy=leaky ! test_collect", "launch: queue policy must be one of"),
+    ("test_count n=3 bogus=1 ! test_collect", "node 'test_count' (test_count): unknown parameter 'bogus'"),
+    ("test_count nn=3 ! test_collect", "unknown parameter 'nn' (did you mean 'n'?)"),
+    ("test_count n=abc ! test_collect", "parameter 'n' = 'abc': Input should be a valid integer"),
+    ("test_count n=3 ! test_slow workers=0 ! test_collect", "(test_slow): workers must be a positive integer, not 0"),
+])
+@pytest.mark.parametrize("print_yaml", [False, True])
+def test_launch_refuses_bad_queues_and_parameters_in_one_line_also_with_print_yaml(pipeline, says, print_yaml,
+                                                                                  capsys):
+    assert main(["launch", pipeline, *(["--print-yaml"] if print_yaml else []), "-q"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and says in err[0] and "pydantic" not in err[0], err
+    assert captured.out == ""
+
+
 def test_launch_print_yaml_writes_a_graph_file_that_loads(tmp_path, capsys):
     assert main(["launch", "test_count n=2 ! test_collect name=sink", "--print-yaml"]) == 0
     text = capsys.readouterr().out

@@ -102,3 +102,26 @@ def test_a_truncated_video_is_reported_in_the_log_metrics_and_report(tmp_path, c
     assert f"graphrun: warning: {words}" in out.out + out.err
     assert words in run["warnings"]
     assert words in (tmp_path / "out" / "report.html").read_text().split("<h2>Settings</h2>")[0]
+
+
+def test_a_one_frame_video_gives_an_overlay_at_its_own_frame_rate(tmp_path):
+    import av
+    clip = tmp_path / "one.mp4"
+    with av.open(str(clip), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 96, 64, "yuv420p"
+        for p in [*s.encode(av.VideoFrame.from_ndarray(media.moving_box(0, 96, 64), format="rgb24")), *s.encode()]:
+            out.mux(p)
+    assert main([str(STABILIZE), "-q", "--set", "source.kind=video_file", f"source.path={clip}",
+                 "--out", str(tmp_path / "out")]) == 0
+    fps, _, times = media.video_timing(tmp_path / "out" / "overlay.mp4")
+    assert fps == 25.0 and len(times) == 1
+
+
+def test_a_size_change_inside_a_ts_reports_frames_done_and_expected_that_agree(tmp_path):
+    clip = media.make_size_change_ts(tmp_path / "tv.ts", n=30)       # the container holds no frame count
+    assert main([str(STABILIZE), "-q", "--set", "source.kind=video_file", f"source.path={clip}",
+                 "out.overlay.enabled=false", "--out", str(tmp_path / "out")]) == 0
+    run = json.loads((tmp_path / "out" / "metrics.json").read_text())["run"]
+    assert run["frames_done"] == run["frames_expected"] == 60 and not run["interrupted"]
+    assert "Partial run" not in (tmp_path / "out" / "report.html").read_text()

@@ -313,11 +313,12 @@ def test_a_second_sigint_ends_a_run_whose_node_hangs_within_two_seconds(tmp_path
 
 def test_a_run_replaces_the_previous_outputs_whole_and_a_failed_run_says_so(tmp_path):
     out = tmp_path / "o"
-    out.mkdir()
-    (out / "stale_from_an_older_run.png").write_text("old")
     p = write(tmp_path, GRAPH)
     run_graph(p, out_dir=out)
-    assert list(out.iterdir()) == []                       # nothing of the older run survives
+    (out / ".graphrun").write_text((out / ".graphrun").read_text() + "stale_from_an_older_run.png\n")
+    (out / "stale_from_an_older_run.png").write_text("old")    # as if an older run had written it
+    run_graph(p, out_dir=out)
+    assert [f.name for f in out.iterdir()] == [".graphrun"]    # nothing of the older run survives
     failing = write(tmp_path, GRAPH.replace("sink: {kind: test_collect}", "sink: {kind: test_slow, params: "
                                             "{fail_at: 2}}").replace("src.out -> sink.x", "src.out -> sink.x"),
                     name="f.yaml")

@@ -128,7 +128,7 @@ class MaskRCNN(Node):
         w = params.weights.strip()
         if w.lower() == "none":
             raise UserInputError("maskrcnn: weights=none has nothing to fetch")
-        cls.read_weights(w)
+        cls._build_model(cls, params, _coco_categories())     # downloaded, read and checked against the model
         if w in MaskRCNN_ResNet50_FPN_Weights.__members__:
             return cache_path(MaskRCNN_ResNet50_FPN_Weights[w].url)
         return cache_path(w) if is_url(w) else Path(w).expanduser()

@@ -19,8 +19,15 @@ from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, PROB_MAP, SCALAR
 
 from ..common import rgb_uint8
+from ..common.native_log import native_stderr_filtered
 
 EXTRA = "mediapipe_person needs the optional extra: pip install -e '.[mediapipe]'"
+# What MediaPipe's graph prints to fd 2 when it starts (on the first frame, from its own threads):
+# TFLite's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.", absl's "WARNING: All log
+# messages before absl::InitializeLog() ..." and its I/W lines (the feedback manager's). Not
+# GLOG_minloglevel's to silence (absl ignores it), so dropped line by line; E and F lines pass.
+START_UP_NOISE = (r"^INFO: Created TensorFlow Lite", r"^WARNING: All log messages before absl::InitializeLog",
+                  r"^[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] ")
 
 
 def import_solutions():
@@ -92,8 +99,11 @@ class MediaPipePerson(Node):
                 ctx.log(f"mediapipe_person '{ctx.name}': frame size changed from {self.size[1]}x{self.size[0]} "
                         f"to {w}x{h} at frame {ctx.index}: model restarted")
                 self.solution.close()
-            self.solution, self.size = self._open(), (h, w)
-        result = self.solution.process(img)
+            with native_stderr_filtered(START_UP_NOISE):     # MediaPipe starts its graph on the first frame
+                self.solution, self.size = self._open(), (h, w)
+                result = self.solution.process(img)
+        else:
+            result = self.solution.process(img)
         mask = getattr(result, "segmentation_mask", None)
         if mask is None:                                 # pose: no person on this frame
             prob = np.zeros((h, w), np.float32)

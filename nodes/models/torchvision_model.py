@@ -22,7 +22,7 @@ from graphrun.runtime.types import RECORD, TENSOR
 
 from ..common import torch_dtype
 from .preprocess_ops import check_size
-from .weights import apply_state_dict, cache_path, downloading, is_url, load_state_dict
+from .weights import apply_state_dict, cache_path, downloading, fetch_url, is_url, load_state_dict
 
 TASKS = ("classification", "segmentation", "detection")
 
@@ -83,7 +83,9 @@ def build_model(model: str, weights: str = "none", num_classes: Optional[int] = 
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     if w is not None:
-        with downloading("torchvision_model", f"weights {model}/{w.name}", w.url, _fetch_command(model, w.name)):
+        with downloading("torchvision_model", f"weights {model}/{w.name}", w.url,
+                         _fetch_command(model, w.name)) as path:
+            fetch_url(w.url, path, "torchvision_model", check_hash=True)    # bounded, interruptible, verified
             return M.get_model(model, weights=w, **kwargs), task
     net = M.get_model(model, weights=None, **kwargs)
     state = load_state_dict(weights, node="torchvision_model", fetch=_fetch_command(model, weights))
@@ -162,7 +164,7 @@ class TorchvisionModel(Node):
             return weights_cache_path(w)
         if params.weights.lower() == "none":
             raise UserInputError("torchvision_model: weights=none has nothing to fetch")
-        load_state_dict(params.weights, node="torchvision_model", fetch=_fetch_command(params.model, params.weights))
+        build_model(params.model, params.weights, params.num_classes)    # read and checked against the model
         return cache_path(params.weights) if is_url(params.weights) else Path(params.weights).expanduser()
 
     def setup(self, ctx):

@@ -17,7 +17,7 @@ from graphrun.runtime import Input, Node, NodeParams, register
 from graphrun.runtime.errors import UserInputError
 from graphrun.runtime.types import FRAME, TENSOR
 
-from ..common import RAW_COLOR, STAB_COLOR, hidden_temp, mask_to_float, needs_out, rgb_uint8, tint
+from ..common import RAW_COLOR, STAB_COLOR, announced_inputs, hidden_temp, mask_to_float, needs_out, rgb_uint8, tint
 from ..common.alerts import os_words, warn
 from ..common.size import SizeWatch
 from ..common.timing import FrameClock, usable_pts
@@ -179,6 +179,9 @@ class OverlayWriter(Node):
         fps = self.clock.fps
         if fps is not None and 1.0 <= fps <= 1000.0:
             return fps
+        fps = announced_fps(self._ctx)      # too few frames to time (a 1-frame video): the source's rate
+        if fps is not None:
+            return fps
         warn(self._ctx, f"overlay_writer '{self._ctx.name}': the frames carry no increasing timestamps; "
                         f"{self.final.name} is written at {DEFAULT_FPS:g} fps (set {self._ctx.name}.fps to change)",
              code="no_timestamps")
@@ -234,3 +237,10 @@ class OverlayWriter(Node):
                 Path(tmp).unlink()
             except OSError:
                 pass
+
+
+def announced_fps(ctx) -> Optional[float]:
+    """The frame rate the run's one source announced (``announce_input``), if it did."""
+    rates = {i.get("fps") for i in announced_inputs(ctx)}
+    rate = rates.pop() if len(rates) == 1 else None
+    return float(rate) if isinstance(rate, (int, float)) and 1.0 <= rate <= 1000.0 else None

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Iterator, Optional, Union
 from .. import registry
 from .. import spec as spec_mod
 from ..errors import GraphError
-from ..graph import BuiltGraph
+from ..graph import BuiltGraph, validate_params
 from ..node import Emit, Input, Node, Output, Source
 from ..options import RunOptions
 from ..run import Run, RunResult, build_spec, prepare, read_spec
@@ -146,6 +146,7 @@ class Graph:
             raise GraphError(f"node name '{name}' must be an identifier (letters, digits, _)")
         if name in self.spec.nodes:
             raise GraphError(f"graph '{self.spec.name}' already has a node '{name}'")
+        spec_mod.check_workers(workers, f"node '{name}' ({kind_name}): workers")
         ns = NodeSpec(name=name, kind=kind_name, params=dict(params), device=device, workers=workers,
                       on_error=spec_mod.check_choice(on_error, spec_mod.ON_ERROR, f"node '{name}': on_error"),
                       enabled=enabled, where=f"graph '{self.spec.name}'", cls=cls)
@@ -153,9 +154,9 @@ class Graph:
         try:
             self._ports(name)          # unknown kinds fail here, with a suggestion
             if cls is None and registry.find_subgraph(kind_name, self.spec.base_dir) is None:
-                registry.get(kind_name).Params(**params)
+                validate_params(registry.get(kind_name), ns)
             elif cls is not None:
-                cls.Params(**params)
+                validate_params(cls, ns)
         except Exception as exc:
             del self.spec.nodes[name]
             if isinstance(exc, GraphError):
@@ -181,6 +182,8 @@ class Graph:
             raise GraphError(f"type mismatch: {s} produces {t_out} but {d} accepts {t_in}")
         if policy is not None:
             spec_mod.check_choice(policy, spec_mod.POLICIES, "policy")
+        if capacity is not None:
+            spec_mod.check_capacity(capacity, f"connect({s}, {d}): capacity")
         self.spec.edges.append(EdgeSpec(s.node, s.port, d.node, d.port, back, capacity, policy,
                                         f"graph '{self.spec.name}'", queue=queue))
         return self
@@ -418,6 +421,9 @@ def _resolve_input(flat: GraphSpec, name: str) -> list:
 def _add_feeds(flat: GraphSpec, inputs: dict, fps: float) -> None:
     """A Python source per fed input: it replaces a source node, or drives the ports it names."""
     for name, values in inputs.items():
+        if isinstance(values, (str, bytes, dict)) or not isinstance(values, Iterable):
+            raise GraphError(f"Graph.iterate(inputs={{{name!r}: ...}}): give an iterable of items (a list, a "
+                             f"generator, an NxHxWx3 array), not {type(values).__name__}")
         ns = flat.nodes.get(name)
         feed = f"_feed_{len([n for n in flat.nodes if n.startswith('_feed_')])}"
         where = f"Graph.iterate(inputs={name!r})"

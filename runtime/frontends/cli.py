@@ -18,7 +18,9 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+from .. import interrupts
 from ..errors import GraphError, Interrupted, NodeError, UserInputError, without_errno
+from ..outdir import closing_any, rescue_open_folders
 from .tune import add_parser as add_tune_parser
 from .tune import cmd_tune
 from .weights import add_parser as add_weights_parser
@@ -335,6 +337,10 @@ COMMAND_FUNCS = {"run": cmd_run, "launch": cmd_launch, "batch": cmd_batch, "list
                  "validate": cmd_validate, "dot": cmd_dot, "tune": cmd_tune, "weights": cmd_weights}
 
 def _interrupted_before_the_run(signum, frame) -> None:
+    if closing_any():                   # --out is being put in place: a moment, then the run ends
+        return
+    rescue_open_folders("interrupted while the outputs were finished: the outputs are partial")
+    interrupts.remove_registered()
     print("graphrun: interrupted", file=sys.stderr)
     sys.stderr.flush()
     os._exit(130)
@@ -348,10 +354,11 @@ def console() -> None:
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, _interrupted_before_the_run)
     code = main()
-    if code == STOPPED_AT_ONCE:
+    if code == STOPPED_AT_ONCE or interrupts.leaving_at_once():
+        interrupts.remove_registered()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(130)
+        os._exit(130 if code == STOPPED_AT_ONCE else code)
     sys.exit(code)
 
 

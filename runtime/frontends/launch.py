@@ -21,6 +21,7 @@ import yaml
 
 from .. import registry
 from ..errors import GraphError
+from ..spec import POLICIES, check_capacity, check_choice
 from .api import Graph, PortRef
 
 
@@ -136,6 +137,10 @@ def _link(g: Graph, src: tuple, dst: tuple, attrs: dict) -> None:
                 unknown = set(attrs) - {"queue", "capacity", "policy"}
                 if unknown:
                     raise GraphError(f"launch: queue has no property {sorted(unknown)[0]} (capacity, policy)")
+                if capacity is not None:
+                    check_capacity(capacity, "launch: queue capacity")
+                if policy is not None:
+                    check_choice(policy, POLICIES, "launch: queue policy")
                 g.connect(PortRef(sn, o), PortRef(dn, i), capacity=capacity, policy=policy,
                           queue=bool(attrs.get("queue")))
                 return

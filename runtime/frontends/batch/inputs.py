@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import UserInputError
+from ...outdir import is_graphrun_output
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".wmv",
                     ".flv", ".3gp")
@@ -79,7 +80,7 @@ def _expand(arg: str, extensions: tuple) -> list[BatchInput]:
         if not videos:
             raise UserInputError(f"folder {arg} has no videos ({', '.join(extensions[:5])}, ...); "
                                  f"use a glob such as '{arg.rstrip('/')}/**/*.mp4' for subfolders")
-        return [BatchInput(_absolute(p)) for p in videos]
+        return [BatchInput(_absolute(p)) for p in _not_outputs(videos, arg, "folder")]
     if path.is_file():
         suffix = path.suffix.lower()
         if suffix in LIST_EXTENSIONS:
@@ -91,8 +92,28 @@ def _expand(arg: str, extensions: tuple) -> list[BatchInput]:
         matches = sorted(glob.glob(str(path), recursive=True))
         if not matches:
             raise UserInputError(f"glob '{arg}' matches nothing")
-        return [BatchInput(_absolute(Path(m))) for m in matches]
+        return [BatchInput(_absolute(Path(m))) for m in _not_outputs([Path(m) for m in matches], arg, "glob")]
     return [BatchInput(arg)]
+
+
+def _not_outputs(paths: list, arg: str, what: str) -> list:
+    """``paths`` less those inside a folder graphrun wrote (the overlay.mp4 of an earlier run or
+    batch): a folder or a glob never takes graphrun's outputs as inputs; naming a file does."""
+    marked: dict = {}
+
+    def in_output(p: Path) -> bool:
+        for folder in Path(os.path.abspath(p)).parents:
+            if folder not in marked:
+                marked[folder] = is_graphrun_output(folder)
+            if marked[folder]:
+                return True
+        return False
+
+    kept = [p for p in paths if not in_output(p)]
+    if paths and not kept:
+        raise UserInputError(f"{what} '{arg}' matches only files inside graphrun output folders ({len(paths)}); "
+                             f"name them one by one to use them as inputs")
+    return kept
 
 
 def _absolute(path: Path) -> str:

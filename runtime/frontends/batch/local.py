@@ -8,6 +8,7 @@ worker, not per input. Each run's library pools get ``threads`` threads (cores /
 workers share the cores without oversubscription. Where there is no fork server (Windows),
 workers are spawned and import on their own.
 
+Workers and the fork server die with the driver, even a driver killed with -9 (``orphans``).
 Workers sit in their own process group: a Ctrl-C in the terminal reaches only the driver, which
 decides (first: no new inputs, running ones finish; second: it forwards SIGINT, the running
 graphs drain and are marked partial; third: the workers are killed). A worker that dies (a crash
@@ -23,15 +24,18 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 
 from .job import Job, failed_row, one_line, run_job
+from .orphans import die_with_parent, driver_named, watch_driver
 
 CRASH_RETRIES = 1
 CRASHED = "the worker process died while running this input (a crash in a native library, or out of memory)"
 
 
-def _warm_worker(threads: int) -> None:
-    """Initializer of a worker process: own process group, SIGINT left to the run, imports done
-    (already, when forked from the fork server)."""
+def _warm_worker(threads: int, driver: int) -> None:
+    """Initializer of a worker process: own process group, dies with the driver, SIGINT left to
+    the run, imports done (already, when forked from the fork server)."""
     os.setpgrp()
+    die_with_parent(os.getppid())
+    watch_driver(driver)
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # between runs; a run installs its own handler
     import cv2
     import torch
@@ -50,7 +54,7 @@ def _context():
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["graphrun.nodes"])
+    ctx.set_forkserver_preload(["graphrun.runtime.frontends.batch.orphans", "graphrun.nodes"])
     return ctx
 
 
@@ -68,10 +72,11 @@ class LocalExecutor:
 
     def start(self) -> None:
         """Spawn the workers; they warm up (imports) while the driver goes on."""
-        self._pool = ProcessPoolExecutor(self.slots, mp_context=_context(), initializer=_warm_worker,
-                                         initargs=(self.threads,))
-        for _ in range(self.slots):
-            self._pool.submit(_ready)
+        with driver_named() as driver:      # the fork server, started now, dies with this process
+            self._pool = ProcessPoolExecutor(self.slots, mp_context=_context(), initializer=_warm_worker,
+                                             initargs=(self.threads, driver))
+            for _ in range(self.slots):
+                self._pool.submit(_ready)
 
     def submit(self, job: Job) -> None:
         self._running[self._pool.submit(run_job, job)] = job

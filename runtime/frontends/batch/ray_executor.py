@@ -16,6 +16,7 @@ import os
 
 from ...errors import UserInputError
 from .job import Job, failed_row, one_line, run_job
+from .ray_connect import bounded_init, probe
 
 MAX_RETRIES = 2     # Ray retries of a task whose worker process or node died
 
@@ -47,16 +48,18 @@ class RayExecutor:
         self._running: dict = {}
 
     def start(self) -> None:
+        if self.address:
+            probe(self.address)             # a refused port: one line at once
         ray = self._ray = import_ray()
         if not ray.is_initialized():
-            try:
-                if self.address:
-                    ray.init(address=self.address, logging_level=logging.WARNING)
-                else:
+            where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
+            if self.address:
+                bounded_init(ray, where, address=self.address, logging_level=logging.WARNING)
+            else:                           # a local Ray starts on this thread (not from a helper one)
+                try:
                     ray.init(num_cpus=self.local_cpus, include_dashboard=False, logging_level=logging.WARNING)
-            except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the user needs one line
-                where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
-                raise UserInputError(f"cannot start or reach {where}: {one_line(exc)}") from None
+                except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the user needs one line
+                    raise UserInputError(f"cannot start {where}: {one_line(exc)}") from None
             self._owned = True
         total = ray.cluster_resources()
         fits = int(total.get("CPU", 1) // self.cpus) if self.cpus else 1
