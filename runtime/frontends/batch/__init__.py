@@ -276,7 +276,8 @@ def check_uses_input(spec, input_var: str) -> None:
     from ...spec import apply_overrides
 
     probe = spec.copy()
-    apply_overrides(probe, [f"vars.{input_var}={PROBE}"])     # as a run binds it (the graph's when: too)
+    probe.vars[input_var] = PROBE
+    apply_overrides(probe, [])                    # the graph's when: items for the bound variable
     built = build_spec(probe)
     if PROBE not in repr([ns.params for ns in built.spec.nodes.values()]):
         others = ", ".join(f"${{{v}}}" for v in spec.vars if v != input_var) or "none"
