@@ -83,3 +83,12 @@ def test_the_glitch_filter_never_removes_a_detection_on_an_empty_past():
     assert torch.equal(out, cur) and info["removed_px"] == 0
     out, _, info = glitch_filter(cur, empty, gone_next, min_frac=0.05, lone_frac=0.0)   # the old rule
     assert torch.equal(out, empty) and info["removed_px"] == 256
+
+
+@pytest.mark.parametrize("lookahead", [0, 1])
+def test_an_object_found_again_is_not_dropped_for_a_distractor_that_stayed(lookahead):
+    distractor, obj, found = square(size=16, y=4, x=60), square(size=20, y=30, x=4), square(size=12, y=40, x=34)
+    probs = [(distractor | obj if t < 4 else distractor if t < 9 else distractor | found).astype(np.float32)
+             for t in range(16)]                # missed on frames 4-8, found again (smaller than the distractor)
+    gts = [obj if t < 9 else found for t in range(16)]
+    assert much_worse_frames(probs, gts, lookahead) == []

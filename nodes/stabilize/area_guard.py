@@ -12,7 +12,7 @@ from graphrun.runtime.types import FLOW, MASK, RECORD
 
 from ..common import to_cpu, to_numpy
 from ..common.size import SizeWatch
-from .ops import gate_components, warp
+from .ops import gate_components, largest_component, warp
 
 
 @register("area_guard")
@@ -23,8 +23,11 @@ class AreaGuard(Node):
     (this node's previous output, moved along the flow) is not trusted until seen for
     ``confirm_frames`` frames, unless it dominates (it is where the object went). Optionally
     (``jump_ratio`` > 0): when the kept area jumps by more than that ratio against the previous
-    object's area, the previous object (warped) is shown instead, for at most ``confirm_frames``. ``info`` =
-    {rejected_px, held}."""
+    object's area, the previous object (warped) is shown instead, for at most ``confirm_frames``.
+    When the object itself vanishes from the mask (its largest part no longer touched, ``reacquire``
+    on), what is left is no reference: until a far region is accepted (at most ``confirm_frames``
+    frames) far regions are accepted at once, so the object found again is not dropped for a
+    distractor that stayed. ``info`` = {rejected_px, held}."""
 
     mask_in = Input(MASK, doc="binary mask of frame t", name="mask")
     flow = Input(FLOW, optional=True, doc="backward flow, to move the previous output and the counters to frame t")
@@ -40,6 +43,8 @@ class AreaGuard(Node):
                                       description="a far region this many times the near area is accepted (0.3-2)")
         confirm_frames: int = Field(30, ge=1, le=100000,
                                     description="frames a far region must persist to be accepted (5-60)")
+        reacquire: bool = Field(True, description="after the object vanished, accept the next far region at "
+                                                  "once (not a distractor that stayed)")
         jump_ratio: float = Field(0.0, ge=0.0, le=100.0,
                                   description="area ratio vs the previous object counted as a jump; 0 = off (1.5-4)")
 
@@ -47,6 +52,7 @@ class AreaGuard(Node):
         self._counter: Optional[np.ndarray] = None
         self._prev: Optional[np.ndarray] = None
         self._held = 0
+        self._lost = 0                               # frames since the object vanished (0 = not lost)
         self._sizes = SizeWatch("previous mask and counters reset")
 
     def process(self, ctx, mask, flow=None):
@@ -54,7 +60,7 @@ class AreaGuard(Node):
         m = to_numpy(mask).astype(bool)
         if self._sizes.changed(ctx, m.shape):
             self._prev = self._counter = None
-            self._held = 0
+            self._held = self._lost = 0
         prev = counter = None
         if self._prev is not None and self._prev.shape == m.shape:
             prev, counter = self._prev, self._counter
@@ -64,8 +70,13 @@ class AreaGuard(Node):
                     prev, counter = both[..., 0].numpy() >= 0.5, both[..., 1].numpy()
                 else:                                  # nothing waits for confirmation: move the mask alone
                     prev = warp(torch.from_numpy(prev.astype(np.float32)), to_cpu(flow)).numpy() >= 0.5
+        if p.reacquire and prev is not None and prev.any() and not (m & largest_component(prev)).any():
+            self._lost = 1                             # the object's largest part is gone
+        lost = p.reacquire and 0 < self._lost <= p.confirm_frames
         kept, self._counter, info = gate_components(m, prev, counter, p.near_frac, p.near_px,
-                                                    p.dominant_ratio, p.confirm_frames)
+                                                    0.0 if lost else p.dominant_ratio, p.confirm_frames)
+        if lost:
+            self._lost = 0 if info["accepted_far"] else self._lost + 1
         held = False
         if p.jump_ratio > 0 and prev is not None and prev.any():
             a_prev, a_now = float(prev.sum()), float(kept.sum())
@@ -76,5 +87,6 @@ class AreaGuard(Node):
             else:
                 self._held = 0
         info["held"] = held
+        info.pop("accepted_far", None)
         self._prev = kept
         return {"mask": torch.from_numpy(kept), "info": info}

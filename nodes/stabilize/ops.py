@@ -199,7 +199,7 @@ def gate_components(mask: np.ndarray, prev: Optional[np.ndarray], counter: Optio
     mask = np.asarray(mask, bool)
     new_counter = np.zeros(mask.shape, np.float32)
     if prev is None or not prev.any() or not mask.any():
-        return mask, new_counter, {"rejected_px": 0}
+        return mask, new_counter, {"rejected_px": 0, "accepted_far": False}
     prev = np.asarray(prev, bool)
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
     areas = stats[:, cv2.CC_STAT_AREA]
@@ -237,7 +237,19 @@ def gate_components(mask: np.ndarray, prev: Optional[np.ndarray], counter: Optio
             keep |= waiting & (count >= confirm_frames)
             new_counter[pix] = seen + 1
     kept = keep[lab]
-    return kept, new_counter, {"rejected_px": int(np.count_nonzero(mask & ~kept))}
+    accepted_far = bool(far.size and keep[far].any())
+    return kept, new_counter, {"rejected_px": int(np.count_nonzero(mask & ~kept)), "accepted_far": accepted_far}
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected component of a bool mask (all False when empty)."""
+    import cv2
+
+    m = np.ascontiguousarray(mask, bool)
+    if not m.any():
+        return m
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(m.view(np.uint8), connectivity=8)
+    return lab == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
 
 
 def component_support(mask: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
