@@ -148,7 +148,7 @@ def test_a_lagging_stabilizer_on_the_real_traffic_video_warns_alike_in_log_metri
     found = {a["code"] for a in run["alerts"]}
     assert {"low_fidelity", "lag_share"} <= found, run["alerts"]
     for a in run["alerts"]:
-        assert set(a) == {"code", "node", "message", "value", "limit"} and a["code"] in CODES
+        assert set(a) == {"code", "node", "message", "value", "limit", "limits_trust"} and a["code"] in CODES
         assert f"graphrun: warning: {a['message']}" in logs                 # the log says the same words
     assert run["warnings"] == [a["message"] for a in run["alerts"]]
     assert result.results["alerts"] == run["alerts"]                        # what batch reads from the run

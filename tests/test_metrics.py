@@ -109,7 +109,7 @@ def test_metrics_node_writes_the_documented_json(tmp_path):
     assert set(data["summary"]) == {"raw", "stabilized", "gt"}
     keys = {"consecutive_iou", "l1", "area_cv", "warp_iou", "J", "F", "ghost_frames", "ghost_pixels"}
     assert set(data["summary"]["stabilized"]) == keys | {"fidelity", "lag_frames", "lag_frac", "lag_outside_gt_px",
-                                                         "frames_worse_than_raw"}
+                                                         "frames_worse_than_raw", "empty_share"}
     assert set(data["summary"]["raw"]) == keys
     assert data["summary"]["stabilized"]["J"] == 1.0 and data["summary"]["raw"]["J"] < 1.0
     assert data["summary"]["stabilized"]["warp_iou"] == pytest.approx(1.0)   # static image: own flow ~0

@@ -9,8 +9,8 @@ import graphrun.nodes
 from graphrun.runtime.registry import all_nodes
 
 KINDS = ["adaptive_threshold", "anti_ghost", "area_guard", "batch", "bg_subtract", "camera", "dataloader_source",
-         "ema", "flow_warp", "frame_size", "glitch_filter", "image_folder", "mask_folder", "mask_writer", "maskrcnn",
-         "mediapipe_person", "metrics",
+         "display", "ema", "flow_warp", "frame_size", "glitch_filter", "image_folder", "mask_folder", "mask_writer",
+         "maskrcnn", "mediapipe_person", "metrics",
          "motion_fusion", "null_sink", "optical_flow", "overlay_writer", "passthrough", "preprocess", "report",
          "stream_url", "synthetic_scene", "torchvision_model", "video_file", "work_size"]
 

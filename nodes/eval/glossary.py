@@ -11,6 +11,7 @@ SUMMARY_ROWS = [  # key, label, better ("+" higher, "-" lower, "" neither)
     ("ghost_pixels", "ghost pixels", "-"),
     ("frames_worse_than_raw", "frames much worse than raw (J more than 0.2 below the raw mask's)", "-"),
     ("fidelity", "fidelity (IoU of the stabilized mask with the raw one)", ""),
+    ("empty_share", "empty stabilized mask where the raw one is not (share of frames)", "-"),
     ("lag_frames", "lag frames (mask that neither the segmenter nor the motion explains)", "-"),
     ("lag_frac", "unexplained mask, fraction of the object", "-"),
     ("lag_outside_gt_px", "unexplained mask outside the ground truth (px per frame)", "-"),
@@ -36,6 +37,9 @@ EXPLAIN = {
     "fidelity": "Mean IoU of the stabilized mask with the raw mask of the same frame: how much of what the "
                 "segmenter says the stabilizer keeps. Near 1: it only smooths; low: it drifted away from the "
                 "segmenter (or, with ground truth, it fixed many raw errors: check J).",
+    "empty_share": "The share of the frames with a raw mask where the stabilized mask is empty: the stabilizer "
+                   "threw away what the segmenter found. Near 0 is right; a high share means the stabilized "
+                   "masks left the segmenter behind (a warning fires above 25%).",
     "lag_frames": "Frames where the stabilized mask keeps more than 5% of the object's area that the segmenter "
                   "does not show in this frame and that its masks of the previous and the next frame, moved "
                   "along the flow, do not both show: a stale fill or an average trailing the object. A filled "

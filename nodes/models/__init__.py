@@ -24,9 +24,12 @@ from .weights import (
     cached_files,
     checkpoints_dir,
     downloading,
+    fetch_url,
     is_url,
     load_state_dict,
     offline,
+    offline_advice,
+    read_state_dict,
 )
 
 __all__ = ["Batch", "stack_batch", "BgSubtract", "CameraMotion", "input_name", "MaskRCNN",
@@ -34,4 +37,4 @@ __all__ = ["Batch", "stack_batch", "BgSubtract", "CameraMotion", "input_name", "
            "Size", "check_size", "choose_backend", "crop_box", "preprocess_batch", "preprocess_image", "resized_size",
            "TASKS", "TorchvisionModel", "build_model", "model_task", "resolve_weights", "weights_cache_path",
            "apply_state_dict", "cache_path", "cached_files", "checkpoints_dir", "downloading", "is_url",
-           "load_state_dict", "offline"]
+           "load_state_dict", "offline", "fetch_url", "offline_advice", "read_state_dict"]

@@ -29,6 +29,7 @@ from .ops import (
     gate_components,
     gaussian_blur,
     glitch_filter,
+    largest_component,
     pick_threshold,
     warp,
 )
@@ -36,4 +37,4 @@ from .ops import (
 __all__ = ["AdaptiveThreshold", "AntiGhost", "AreaGuard", "EMA", "FlowEstimator", "OpticalFlow", "fb_error",
            "FlowWarp", "GlitchFilter", "MotionFusion", "areas_above", "component_support", "decisive_changes",
            "fuse", "fusion_weight", "future_maps",
-           "gate_components", "gaussian_blur", "glitch_filter", "pick_threshold", "to_cpu", "warp"]
+           "gate_components", "gaussian_blur", "glitch_filter", "largest_component", "pick_threshold", "to_cpu", "warp"]
