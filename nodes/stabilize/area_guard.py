@@ -12,7 +12,7 @@ from graphrun.runtime.types import FLOW, MASK, RECORD
 
 from ..common import to_cpu, to_numpy
 from ..common.size import SizeWatch
-from .ops import gate_components, warp
+from .ops import gate_components, warp, warp_binary
 
 
 @register("area_guard")
@@ -63,7 +63,7 @@ class AreaGuard(Node):
                     both = warp(torch.from_numpy(np.stack([prev.astype(np.float32), counter], -1)), to_cpu(flow))
                     prev, counter = both[..., 0].numpy() >= 0.5, both[..., 1].numpy()
                 else:                                  # nothing waits for confirmation: move the mask alone
-                    prev = warp(torch.from_numpy(prev.astype(np.float32)), to_cpu(flow)).numpy() >= 0.5
+                    prev = warp_binary(prev, flow)
         kept, self._counter, info = gate_components(m, prev, counter, p.near_frac, p.near_px,
                                                     p.dominant_ratio, p.confirm_frames)
         held = False
