@@ -14,6 +14,8 @@ parameter search does not rerun MediaPipe; the saved MediaPipe Pose maps of danc
     python bench/person.py --fps --baseline-repo /tmp/person-base --reps 3 --no-tables
         # frames/s of the whole graph, every output written, on dancer.mp4: this checkout vs an older
         # one (``git worktree add --detach /tmp/person-base main``), taking turns
+    python bench/person.py --stab-ms --baseline-repo /tmp/person-base --reps 3 --no-tables
+        # ms per frame of each stabilizer node at 640x480, one thread, beside the older checkout's
 
 Writes its prediction cache to bench/out/person/.
 """
@@ -298,22 +300,29 @@ def fps(baseline, reps: int, device: str = "cpu", variant=None) -> None:
     settings = [("after", ROOT, [])] + ([("before", Path(baseline), [])] if baseline else [])
     if variant:                                  # this checkout with --set items (a trade-off to show)
         settings.append(("variant", ROOT, variant.split()))
+    import resource
     runs = {name: [] for name, *_ in settings}
     loads = [os.getloadavg()[0]]
     for rep in range(reps):
         for name, repo, sets in settings:
-            runs[name].append(run_checkout(repo, "stabilize_person.yaml", [f"vars.input={DANCER}", *sets], device))
-            print(f"  rep {rep + 1}/{reps} {name}: {runs[name][-1]['fps']:.1f} fps", file=sys.stderr, flush=True)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            r = run_checkout(repo, "stabilize_person.yaml", [f"vars.input={DANCER}", *sets], device)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            # the whole process's CPU time (start-up included) per frame: what 2 busy cores share
+            r["cpu_ms"] = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1e3 / r["frames"]
+            runs[name].append(r)
+            print(f"  rep {rep + 1}/{reps} {name}: {r['fps']:.1f} fps, {r['cpu_ms']:.0f} CPU ms/frame", file=sys.stderr,
+                  flush=True)
         loads.append(os.getloadavg()[0])
     print(f"\ngraphs/stabilize_person.yaml on dancer.mp4 640x480, every output written, device {device}; median of "
           f"{reps} runs taking turns; load average (1 min) {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
-    print(f"{'setting':<8} {'frames':>6} {'fps':>7} {'min-max fps':>13}")
+    print(f"{'setting':<8} {'frames':>6} {'fps':>7} {'min-max fps':>13} {'CPU ms/frame':>13}")
     med = {}
     for name, *_ in settings:
         rs = sorted(runs[name], key=lambda r: r["fps"])
         med[name] = rs[len(rs) // 2]
         print(f"{name:<8} {med[name]['frames']:>6} {statistics.median(r['fps'] for r in rs):>7.1f} "
-              f"{rs[0]['fps']:>6.1f}-{rs[-1]['fps']:<6.1f}")
+              f"{rs[0]['fps']:>6.1f}-{rs[-1]['fps']:<6.1f} {statistics.median(r['cpu_ms'] for r in rs):>13.0f}")
     if baseline:
         ratio = statistics.median(r["fps"] for r in runs["after"]) / statistics.median(r["fps"] for r in runs["before"])
         print(f"after / before: {ratio:.2f}x")
@@ -330,6 +339,53 @@ def fps(baseline, reps: int, device: str = "cpu", variant=None) -> None:
               + f"   {med['after']['nodes'].get(n, {}).get('thread', '')}")
 
 
+STAB_MS_CHILD = """
+import json, sys
+import graphrun
+g = graphrun.load(sys.argv[1], set=sys.argv[3:])
+g.spec.threads.update(torch=1, opencv=1)       # one core's work, as each thread of the fused run gets
+print(json.dumps({n: s["mean_ms"] for n, s in g.run(executor="inline").stats["nodes"].items()}))
+"""
+
+
+def stab_ms(baseline, reps: int) -> None:
+    """ms per frame of each stabilizer node at 640x480 (dancer.mp4, the saved MediaPipe Pose maps
+    through ``mask_folder``, so no model runs), inline, torch and OpenCV on one thread, outputs off;
+    this checkout and ``baseline`` in subprocesses with their own code, taking turns; medians."""
+    import os
+    import subprocess
+    import tempfile
+    settings = [("after", ROOT)] + ([("before", Path(baseline))] if baseline else [])
+    sets = [f"vars.input={DANCER}", "seg.kind=mask_folder", f"seg.path={SAVED_POSE}", *METRICS_ONLY,
+            "out.metrics.enabled=false"]
+    runs = {name: [] for name, _ in settings}
+    loads = [os.getloadavg()[0]]
+    for rep in range(reps):
+        for name, repo in settings:
+            with tempfile.TemporaryDirectory() as tmp:
+                (Path(tmp) / "graphrun").symlink_to(Path(repo).resolve())
+                out = subprocess.run([sys.executable, "-c", STAB_MS_CHILD, str(Path(repo) / "graphs" /
+                                      "stabilize_person.yaml"), "-", *sets], env={**os.environ, "PYTHONPATH": tmp},
+                                     check=True, capture_output=True, text=True, timeout=900).stdout
+            runs[name].append(json.loads(out.strip().splitlines()[-1]))
+            print(f"  rep {rep + 1}/{reps} {name}", file=sys.stderr, flush=True)
+        loads.append(os.getloadavg()[0])
+    print(f"\nstabilizer nodes, ms per frame at 640x480 (dancer.mp4), one thread; median of {reps} runs taking "
+          f"turns; load average (1 min) {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
+    print(f"{'node':<14}" + "".join(f"{name:>9}" for name, _ in settings) + ("    ratio" if baseline else ""))
+    total = {name: 0.0 for name, _ in settings}
+    for n in runs["after"][0]:
+        if not n.startswith("stab."):
+            continue
+        med = {name: statistics.median(r[n] for r in runs[name]) for name, _ in settings}
+        for name in med:
+            total[name] += med[name]
+        ratio = f"{med['before'] / max(med['after'], 1e-9):>8.2f}x" if baseline else ""
+        print(f"{n:<14}" + "".join(f"{med[name]:>9.2f}" for name, _ in settings) + ratio)
+    ratio = f"{total['before'] / total['after']:>8.2f}x" if baseline else ""
+    print(f"{'stab total':<14}" + "".join(f"{total[name]:>9.2f}" for name, _ in settings) + ratio)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODELS), help="mediapipe_person models to measure")
@@ -344,6 +400,8 @@ def main(argv=None):
     ap.add_argument("--fps", action="store_true", help="frames/s of the whole graph (every output) on dancer.mp4")
     ap.add_argument("--baseline-repo", help="with --fps: an older checkout, run with its own graph and code")
     ap.add_argument("--reps", type=int, default=3, help="with --fps: runs per setting (median)")
+    ap.add_argument("--stab-ms", action="store_true", help="ms per frame of each stabilizer node (one thread; "
+                                                           "with --baseline-repo: beside that checkout's)")
     ap.add_argument("--fps-variant", help="with --fps: also this checkout with these --set items (space-separated)")
     args = ap.parse_args(argv)
     if not DANCER.is_file() or not (DATA / "davis").is_dir():
@@ -351,6 +409,8 @@ def main(argv=None):
     if args.time:
         timing(args.models.split(","))
         return
+    if args.stab_ms:
+        stab_ms(args.baseline_repo, args.reps)
     if args.fps:
         fps(args.baseline_repo, args.reps, variant=args.fps_variant)
     if args.predict:

@@ -106,16 +106,14 @@ def test_a_named_thread_must_be_a_contiguous_part_of_the_graph():
         partition(load_graph(g))
 
 
-def test_the_stabilize_graph_runs_the_loop_on_one_thread_and_the_overlay_on_its_own():
-    """source + segmenter | working size, flow + the loop (warp .. ghost) and the way back to the
-    frame's size | outputs | overlay video; with look-ahead the loop gets a thread of its own (it
-    holds frames the flow has already sent)."""
-    segments = partition(load_graph("stabilize"))
-    assert segments[0] == ["source", "seg"]
-    assert segments[1][:2] == ["stab.size", "stab.flow"]
-    assert {"stab.warp", "stab.glitch", "stab.ghost", "stab.back"} <= set(segments[1])
-    assert all(n.startswith("out.") and n != "out.overlay" for n in segments[2])
-    assert segments[3] == ["out.overlay"] and len(segments) == 4
-    ahead = partition(load_graph("stabilize", ["stab.lookahead=1"]))
-    assert ahead[1] == ["stab.size", "stab.flow"] and ahead[2][0] == "stab.warp" and "stab.back" in ahead[2]
-    assert len(ahead) == 5
+def test_the_stabilize_graph_runs_the_flow_the_loop_and_the_overlay_on_threads_of_their_own():
+    """source + segmenter | working size and flow | the loop (warp .. ghost) and the way back to the
+    frame's size (the subgraph's ``thread: loop``: the flow of frame t+1 runs beside the loop of
+    frame t) | outputs | overlay video; look-ahead keeps that layout."""
+    for sets in ([], ["stab.lookahead=1"]):
+        segments = partition(load_graph("stabilize", sets))
+        assert segments[0] == ["source", "seg"]
+        assert segments[1] == ["stab.size", "stab.flow"]
+        assert segments[2][0] == "stab.warp" and {"stab.glitch", "stab.ghost", "stab.back"} <= set(segments[2])
+        assert all(n.startswith("out.") and n != "out.overlay" for n in segments[3])
+        assert segments[4] == ["out.overlay"] and len(segments) == 5

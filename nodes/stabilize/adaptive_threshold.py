@@ -10,7 +10,7 @@ from graphrun.runtime import Input, Node, NodeParams, Output, register
 from graphrun.runtime.types import MASK, PROB_MAP, RECORD
 
 from ..common.size import SizeWatch
-from .ops import gaussian_blur, pick_threshold
+from .ops import area, at_least, gaussian_blur, pick_threshold
 
 
 @register("adaptive_threshold")
@@ -60,15 +60,16 @@ class AdaptiveThreshold(Node):
             self._areas.clear()
         x = gaussian_blur(prob.to(ctx.device).float(), p.smooth_sigma)
         if warped is not None and tuple(warped.shape) == tuple(x.shape):
-            areas = [float((warped >= 0.5).sum())]
-            if p.target_window > 1 and current is not None and tuple(current.shape) == tuple(x.shape):
-                areas.append(float((current >= 0.5).sum()))
+            has_current = current is not None and tuple(current.shape) == tuple(x.shape)
+            a_cur = float(area(current)) if has_current else None
+            areas = [float(area(warped))]
+            if p.target_window > 1 and has_current:
+                areas.append(a_cur)
             # the warped map stands for frame t-1: the history adds t-2, t-3, ... (not t-1 twice)
             history = list(self._areas)[:-1][::-1]
             areas += history[:max(0, p.target_window - len(areas))]
             target = float(np.median(areas))
-            if p.follow_ratio > 0 and current is not None and tuple(current.shape) == tuple(x.shape):
-                a_cur = float((current >= 0.5).sum())
+            if p.follow_ratio > 0 and has_current:
                 if a_cur * p.follow_ratio < target or a_cur > p.follow_ratio * max(target, 1.0):
                     target = None               # the segmenter changed its mind at once: follow it
         elif self._areas:
@@ -76,8 +77,8 @@ class AdaptiveThreshold(Node):
         else:
             target = None
         th, _ = pick_threshold(x, target, p.base, min(p.lo, p.base), max(p.hi, p.base), 0.05, p.penalty)
-        mask = x >= th
-        area = int(mask.sum())
-        self._areas.append(area)
-        return {"mask": mask, "info": {"threshold": round(th, 3), "area": area,
+        mask = at_least(x, th)
+        n_px = area(mask)
+        self._areas.append(n_px)
+        return {"mask": mask, "info": {"threshold": round(th, 3), "area": n_px,
                                        "target_area": None if target is None else int(target)}}

@@ -58,24 +58,27 @@ class AntiGhost(Node):
             evidence_global = 1.0
             lab, support = None, None
         else:
-            r = to_numpy(raw).astype(np.float32) if raw is not None and tuple(raw.shape) == m.shape else None
+            r = to_numpy(raw).astype(np.float32, copy=False) if raw is not None and tuple(raw.shape) == m.shape \
+                else None
             s = float(np.clip(score, 0.0, 1.0)) if score is not None else 1.0
             if r is None:
                 r = np.full(m.shape, s, np.float32)
             elif score is not None:
                 r = r * s
             lab, support = component_support(m, r)
-            evidence_global = float((r * m).sum() / m.sum()) if m.any() else s
+            n_px = np.count_nonzero(m)
+            evidence_global = float((r * m).sum() / np.int64(n_px)) if n_px else s
         self._confidence += p.alpha * (evidence_global - self._confidence)
-        streak = np.zeros(m.shape, np.int32)
-        factor = np.ones(m.shape, np.float32)
+        streak, factor = None, None              # None: no component on a miss streak (all 0 / all 1)
         max_streak = 0
-        if lab is not None and m.any():
+        missed = [] if lab is None or not m.any() else \
+            [i for i in range(1, len(support)) if support[i] < p.miss_level]
+        if missed:
             prev = self._streak if self._streak is not None and self._streak.shape == m.shape else None
+            streak = np.zeros(m.shape, np.int32)
+            factor = np.ones(m.shape, np.float32)
             keep = np.ones(len(support), bool)
-            for i in range(1, len(support)):
-                if support[i] >= p.miss_level:
-                    continue
+            for i in missed:
                 comp = lab == i
                 k = (int(prev[comp].max()) if prev is not None else 0) + 1
                 streak[comp] = k
@@ -89,6 +92,7 @@ class AntiGhost(Node):
             m = keep[lab]
         self._streak = streak
         out_mask = torch.from_numpy(m).to(dev)
-        out_prob = prob.to(dev).float() * torch.from_numpy(factor).to(dev)
+        out_prob = prob.to(dev).float()
+        out_prob = out_prob * torch.from_numpy(factor).to(dev) if factor is not None else out_prob.clone()
         return {"mask": out_mask, "prob": out_prob,
                 "info": {"confidence": round(float(self._confidence), 4), "miss_streak": int(max_streak)}}

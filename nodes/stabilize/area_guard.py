@@ -12,7 +12,7 @@ from graphrun.runtime.types import FLOW, MASK, RECORD
 
 from ..common import to_cpu, to_numpy
 from ..common.size import SizeWatch
-from .ops import gate_components, largest_component, warp
+from .ops import gate_components, largest_component, warp, warp_binary
 
 
 @register("area_guard")
@@ -69,7 +69,7 @@ class AreaGuard(Node):
                     both = warp(torch.from_numpy(np.stack([prev.astype(np.float32), counter], -1)), to_cpu(flow))
                     prev, counter = both[..., 0].numpy() >= 0.5, both[..., 1].numpy()
                 else:                                  # nothing waits for confirmation: move the mask alone
-                    prev = warp(torch.from_numpy(prev.astype(np.float32)), to_cpu(flow)).numpy() >= 0.5
+                    prev = warp_binary(prev, flow)
         if p.reacquire and prev is not None and prev.any() and not (m & largest_component(prev)).any():
             self._lost = 1                             # the object's largest part is gone
         lost = p.reacquire and 0 < self._lost <= p.confirm_frames

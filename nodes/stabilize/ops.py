@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..common import remap, sample_points
+from ..common import remap, remap_binary, sample_points
 
 _GRIDS: dict = {}
 
@@ -59,6 +59,39 @@ def warp(prev: torch.Tensor, flow: torch.Tensor, padding: str = "zeros") -> torc
     return out[0] if x.dim() == 2 else out.permute(1, 2, 0)
 
 
+def _at_least(x: torch.Tensor, level: float) -> np.ndarray:
+    """``x >= level`` as a bool numpy array (compared by numpy on the CPU)."""
+    if _on_cpu(x):
+        return x.detach().numpy() >= level
+    return (x >= level).cpu().numpy()
+
+
+def at_least(x: torch.Tensor, level: float) -> torch.Tensor:
+    """``x >= level`` as a bool tensor on x's device (compared by numpy on the CPU: the same pixels,
+    the level rounded to x's float type by both)."""
+    if _on_cpu(x):
+        return torch.from_numpy(_at_least(x, level))
+    return x >= level
+
+
+def area(x: torch.Tensor, level: float = 0.5) -> int:
+    """Pixels of ``x`` at or above ``level``, or True pixels of a bool ``x`` (on the CPU counted by
+    numpy: ~10x torch's bool sum)."""
+    if _on_cpu(x):
+        a = x.detach().numpy()
+        return int(np.count_nonzero(a if a.dtype == bool else a >= level))
+    if x.dtype == torch.bool:
+        return int(x.sum())
+    return int((x >= level).sum())
+
+
+def warp_binary(mask: np.ndarray, flow: torch.Tensor) -> np.ndarray:
+    """A bool mask (H,W) of frame t-1 warped into frame t: ``warp(mask as float, flow) >= 0.5``,
+    computed on its bytes (:func:`~graphrun.nodes.common.flow.remap_binary`, the same pixels)."""
+    f = flow.detach().cpu().numpy().astype(np.float32, copy=False)
+    return remap_binary(mask, sample_points(f))
+
+
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of an (H,W) map (reflect padding); sigma <= 0 returns x."""
     if sigma <= 0:
@@ -88,9 +121,9 @@ def fusion_weight(current: torch.Tensor, warped: torch.Tensor, fb_error: Optiona
     miss), ``beta_remove`` where it says less (it removes a new detection), times
     ``exp(-fb_error / fb_sigma)`` (unreliable flow), ``exp(-|flow| / motion_sigma)`` (fast motion,
     off when 0) and ``1 - conf_gamma * |2p - 1|`` (a confident current prediction wins)."""
-    beta = torch.where(warped > current, torch.full_like(current, beta_fill), torch.full_like(current, beta_remove))
+    beta = torch.where(warped > current, beta_fill, beta_remove).to(current.dtype)
     if fb_error is not None:
-        beta = beta * torch.exp(-fb_error.to(beta.device) / max(fb_sigma, 1e-6))
+        beta.mul_(torch.exp(fb_error.to(beta.device).neg().div_(max(fb_sigma, 1e-6))))
     if flow is not None and motion_sigma > 0:
         beta = beta * torch.exp(-torch.linalg.norm(flow.to(beta.device), dim=-1) / motion_sigma)
     if conf_gamma > 0:
@@ -114,12 +147,12 @@ def decisive_changes(current: torch.Tensor, warped: torch.Tensor, max_fill: floa
 
     if max_fill <= 0:
         return None, None
-    c = (current >= 0.5).cpu().numpy()
-    w = (warped >= 0.5).cpu().numpy()
-    a_cur, a_warp = int(c.sum()), int(w.sum())
+    c = _at_least(current, 0.5)
+    w = _at_least(warped, 0.5)
+    a_cur, a_warp = np.count_nonzero(c), np.count_nonzero(w)
 
     def regions(diff, ref):
-        if int(diff.sum()) <= max_fill * ref:
+        if np.count_nonzero(diff) <= max_fill * ref:
             return None
         n, lab, stats, _ = cv2.connectedComponentsWithStats(diff.view(np.uint8), connectivity=8)
         big = stats[:, cv2.CC_STAT_AREA] > max_fill * ref
@@ -143,7 +176,7 @@ def pick_threshold(prob: torch.Tensor, target_area: Optional[float], base: float
     ``penalty`` per unit distance from ``base``. No target: ``base``. Returns (threshold, area)."""
     if target_area is None or lo >= hi:
         th = float(base)
-        return th, int((prob >= th).sum())
+        return th, area(prob, th)
     n = int(round((hi - lo) / step)) + 1
     ths = torch.linspace(lo, hi, n, device=prob.device)
     if _on_cpu(prob):
@@ -201,6 +234,11 @@ def gate_components(mask: np.ndarray, prev: Optional[np.ndarray], counter: Optio
     if prev is None or not prev.any() or not mask.any():
         return mask, new_counter, {"rejected_px": 0, "accepted_far": False}
     prev = np.asarray(prev, bool)
+    # the common case first, on the mask's bounding box only: every component touches prev
+    box = _bounding_box(mask)
+    n, lab = cv2.connectedComponents(mask[box].view(np.uint8), connectivity=8)
+    if n > 1 and np.all(np.bincount(lab[prev[box]], minlength=n)[1:] > 0):
+        return mask.copy(), new_counter, {"rejected_px": 0}
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
     areas = stats[:, cv2.CC_STAT_AREA]
     near = np.bincount(lab[prev], minlength=n) > 0          # touching the previous object
@@ -252,6 +290,14 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return lab == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
 
 
+def _bounding_box(mask: np.ndarray) -> tuple[slice, slice]:
+    """The rows and columns of a non-empty bool mask's bounding box."""
+    import cv2
+
+    x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+    return slice(y, y + h), slice(x, x + w)
+
+
 def component_support(mask: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Label the connected components of ``mask``; return (labels, mean of ``raw`` per label).
 
@@ -259,9 +305,16 @@ def component_support(mask: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np
     import cv2
 
     m = np.ascontiguousarray(mask, bool)
-    n, lab = cv2.connectedComponents(m.view(np.uint8), connectivity=8)
-    inside = lab[m]
-    sums = np.bincount(inside, weights=raw[m], minlength=n)
+    raw = np.asarray(raw)
+    lab = np.zeros(m.shape, np.int32)
+    n = 1
+    if m.any():                              # labelled on the mask's bounding box (the same pixel order)
+        box = _bounding_box(m)
+        n, lab[box] = cv2.connectedComponents(m[box].view(np.uint8), connectivity=8)
+        inside, values = lab[box][m[box]], raw[box][m[box]]
+    else:
+        inside, values = np.zeros(0, np.int32), np.zeros(0, raw.dtype)
+    sums = np.bincount(inside, weights=values, minlength=n)
     counts = np.bincount(inside, minlength=n)
     sums[0] = float(raw.sum(dtype=np.float64)) - float(sums[1:].sum())
     counts[0] = m.size - int(counts[1:].sum())
