@@ -92,7 +92,8 @@ def test_gate_components_keeps_the_mask_when_every_part_touches_the_previous_one
     prev[25:35, 25:35] = True
     prev[45, 55] = True
     kept, counter, info = gate_components(mask, prev)
-    assert np.array_equal(kept, mask) and kept is not mask and not counter.any() and info == {"rejected_px": 0}
+    assert np.array_equal(kept, mask) and kept is not mask and not counter.any()
+    assert info == {"rejected_px": 0, "accepted_far": False}
     prev[45, 55] = False                # the second part is now far from the previous object: waits
     kept, counter, info = gate_components(mask, prev)
     assert info["rejected_px"] == 200 and not kept[40:50, 50:70].any() and counter[45, 55] == 1

@@ -20,7 +20,9 @@ from .flow_warp import FlowWarp
 from .glitch_filter import GlitchFilter
 from .motion_fusion import MotionFusion
 from .ops import (
+    area,
     areas_above,
+    at_least,
     component_support,
     decisive_changes,
     fuse,
@@ -32,9 +34,12 @@ from .ops import (
     largest_component,
     pick_threshold,
     warp,
+    warp_binary,
 )
 
 __all__ = ["AdaptiveThreshold", "AntiGhost", "AreaGuard", "EMA", "FlowEstimator", "OpticalFlow", "fb_error",
-           "FlowWarp", "GlitchFilter", "MotionFusion", "areas_above", "component_support", "decisive_changes",
+           "FlowWarp", "GlitchFilter", "MotionFusion", "area", "areas_above", "at_least", "component_support",
+           "decisive_changes",
            "fuse", "fusion_weight", "future_maps",
-           "gate_components", "gaussian_blur", "glitch_filter", "largest_component", "pick_threshold", "to_cpu", "warp"]
+           "gate_components", "gaussian_blur", "glitch_filter", "largest_component", "pick_threshold", "to_cpu", "warp",
+           "warp_binary"]

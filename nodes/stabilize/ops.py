@@ -238,7 +238,7 @@ def gate_components(mask: np.ndarray, prev: Optional[np.ndarray], counter: Optio
     box = _bounding_box(mask)
     n, lab = cv2.connectedComponents(mask[box].view(np.uint8), connectivity=8)
     if n > 1 and np.all(np.bincount(lab[prev[box]], minlength=n)[1:] > 0):
-        return mask.copy(), new_counter, {"rejected_px": 0}
+        return mask.copy(), new_counter, {"rejected_px": 0, "accepted_far": False}
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
     areas = stats[:, cv2.CC_STAT_AREA]
     near = np.bincount(lab[prev], minlength=n) > 0          # touching the previous object
