@@ -311,18 +311,25 @@ def fps(baseline, reps: int, device: str = "cpu", variant=None) -> None:
             # the whole process's CPU time (start-up included) per frame: what 2 busy cores share
             r["cpu_ms"] = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1e3 / r["frames"]
             runs[name].append(r)
-            print(f"  rep {rep + 1}/{reps} {name}: {r['fps']:.1f} fps, {r['cpu_ms']:.0f} CPU ms/frame", file=sys.stderr,
+            print(f"  rep {rep + 1}/{reps} {name}: {r['fps']:.1f} fps ({r.get('stream_fps') or r['fps']:.1f} after "
+                  f"setup), {r['cpu_ms']:.0f} CPU ms/frame", file=sys.stderr,
                   flush=True)
         loads.append(os.getloadavg()[0])
     print(f"\ngraphs/stabilize_person.yaml on dancer.mp4 640x480, every output written, device {device}; median of "
           f"{reps} runs taking turns; load average (1 min) {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
-    print(f"{'setting':<8} {'frames':>6} {'fps':>7} {'min-max fps':>13} {'CPU ms/frame':>13}")
+    print("fps: frames / the run's seconds (its setup, e.g. MediaPipe's model loading, included); after setup:"
+          " the same once every node was set up (`stream_fps`)")
+    print(f"{'setting':<8} {'frames':>6} {'fps':>7} {'min-max fps':>13} {'after setup':>12} {'min-max':>11} "
+          f"{'setup s':>8} {'CPU ms/frame':>13}")
     med = {}
     for name, *_ in settings:
         rs = sorted(runs[name], key=lambda r: r["fps"])
         med[name] = rs[len(rs) // 2]
+        stream = sorted(r.get("stream_fps") or r["fps"] for r in rs)
         print(f"{name:<8} {med[name]['frames']:>6} {statistics.median(r['fps'] for r in rs):>7.1f} "
-              f"{rs[0]['fps']:>6.1f}-{rs[-1]['fps']:<6.1f} {statistics.median(r['cpu_ms'] for r in rs):>13.0f}")
+              f"{rs[0]['fps']:>6.1f}-{rs[-1]['fps']:<6.1f} {statistics.median(stream):>12.1f} "
+              f"{stream[0]:>5.1f}-{stream[-1]:<5.1f} {statistics.median(r.get('setup_s') or 0 for r in rs):>8.2f} "
+              f"{statistics.median(r['cpu_ms'] for r in rs):>13.0f}")
     if baseline:
         ratio = statistics.median(r["fps"] for r in runs["after"]) / statistics.median(r["fps"] for r in runs["before"])
         print(f"after / before: {ratio:.2f}x")

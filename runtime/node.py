@@ -103,8 +103,9 @@ class Context:
         interrupted: set before ``finish`` when the run was stopped early (Ctrl-C, an iteration
             closed early): what a sink writes then is partial and should say so.
         run_stats: set before ``finish``: the run's figures once every frame is processed (``frames``,
-            ``seconds``, ``fps``, ``setup_s``, per node ``nodes[name]`` {kind, mean_ms, total_s, ...}:
-            the ``--stats`` summary without ``results``); empty outside a graph run.
+            ``seconds``, ``fps``, ``setup_s``, ``stream_fps`` (after setup), per node ``nodes[name]``
+            {kind, mean_ms, total_s, ...}: the ``--stats`` summary without ``results``); empty outside
+            a graph run.
     """
 
     name: str

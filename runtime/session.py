@@ -204,10 +204,18 @@ class RunSession:
                 "threads": self.executor.n_threads(), "frames": tr.completed,
                 "seconds": round(seconds, 4), "fps": round(tr.completed / seconds, 3) if seconds > 0 else 0.0,
                 "setup_s": None if self.setup_seconds is None else round(self.setup_seconds, 4),
+                "stream_fps": self._stream_fps(tr.completed, seconds),
                 "latency": tr.summary(), "lag_frames": self.lag_frames, "lag_ms": self._lag_ms(),
                 "drops": tr.dropped + drops, "source_drops": drops,
                 "interrupted": self.draining.is_set() or any(isinstance(e, Interrupted) for e in self.errors),
                 "nodes": nodes, "results": self.results, "headline": dict(self.graph.spec.headline)}
+
+    def _stream_fps(self, frames: int, seconds: float) -> float:
+        """Frames per second once every node was set up (a model's loading is a fixed cost, not a
+        rate: ``fps`` counts it, this does not; the same when setup was not timed)."""
+        setup = self.setup_seconds
+        streaming = seconds - setup if setup is not None and 0 <= setup < seconds else seconds
+        return round(frames / streaming, 3) if streaming > 0 else 0.0
 
     def _lag_ms(self) -> Optional[float]:
         """The look-ahead's lag in milliseconds at the source's frame rate (None without one)."""

@@ -119,6 +119,7 @@ class GraphSpec:
     headline: dict = field(default_factory=dict)  # the figures runs are compared by (see read_headline)
     when: dict = field(default_factory=dict)      # variable -> --set items applied once it is not empty (read_when)
     when_applied: dict = field(default_factory=dict)   # variable -> the value its items were applied for
+    when_before: dict = field(default_factory=dict)    # variable -> {node: its spec before the items}
     groups: dict = field(default_factory=dict)
     path: Optional[Path] = None
     set_keys: set = field(default_factory=set)    # graph-level keys the file set (a subgraph may set few)
@@ -613,9 +614,25 @@ def _when_items(spec: GraphSpec, overrides: list) -> list:
     for var, items in spec.when.items():
         value = str(given.get(f"vars.{var}", spec.vars.get(var)) or "")
         if value and spec.when_applied.get(var) != value:
+            if var not in spec.when_before:         # the nodes as the file has them, to go back to
+                touched = {i.split("=", 1)[0].split(".", 1)[0] for i in items}
+                spec.when_before[var] = {n: copy.deepcopy(spec.nodes[n]) for n in touched if n in spec.nodes}
             spec.when_applied[var] = value
             due += items
+        elif not value and var in spec.when_applied:  # set back to empty: the file's nodes again
+            spec.nodes.update(copy.deepcopy(spec.when_before[var]))
+            del spec.when_applied[var]
     return due
+
+
+def plain(value):
+    """A deep copy made of plain dicts, lists and scalars (what ``yaml.safe_dump`` writes): the
+    loader's mappings remember their lines, a dict subclass the dumper refuses."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return copy.deepcopy(value)
 
 
 def to_dict(spec: GraphSpec) -> dict:
@@ -629,7 +646,7 @@ def to_dict(spec: GraphSpec) -> dict:
             out[key] = getattr(spec, key)
     for key in ("plugins", "vars", "threads", "resources", "headline", "when"):
         if getattr(spec, key):
-            out[key] = copy.deepcopy(getattr(spec, key))
+            out[key] = plain(getattr(spec, key))
     if spec.realtime != defaults.realtime:
         out["realtime"] = dict(spec.realtime)
     queue = {k: v for k, v, d in (("capacity", spec.capacity, defaults.capacity),
@@ -643,7 +660,7 @@ def to_dict(spec: GraphSpec) -> dict:
                              f"register it (@register(\"kind\")) to write the graph as YAML")
         body: dict = {"kind": ns.cls.kind if ns.cls is not None else ns.kind}
         if ns.params:
-            body["params"] = copy.deepcopy(ns.params)
+            body["params"] = plain(ns.params)
         for key, default in (("device", None), ("workers", 1), ("on_error", "stop"), ("enabled", True),
                              ("thread", None)):
             if getattr(ns, key) != default:

@@ -206,8 +206,11 @@ def format_summary(stats: dict) -> str:
     if stats.get("lag_frames"):
         ms = f" = {stats['lag_ms']:.0f} ms" if stats.get("lag_ms") else ""
         lag = f" (incl. a look-ahead lag of {stats['lag_frames']} frames{ms})"
-    lines.append(f"{stats['mode']}: {stats['frames']} frames in {stats['seconds']:.2f} s = {stats['fps']:.1f} fps "
-                 f"({stats.get('executor', 'fused')} executor, {stats.get('threads', '?')} threads); "
+    setup = stats.get("setup_s")
+    after = (f", {stats['stream_fps']:.1f} fps after {setup:.2f} s of setup"
+             if setup and setup >= 0.05 and stats.get("stream_fps") else "")
+    lines.append(f"{stats['mode']}: {stats['frames']} frames in {stats['seconds']:.2f} s = {stats['fps']:.1f} fps"
+                 f"{after} ({stats.get('executor', 'fused')} executor, {stats.get('threads', '?')} threads); "
                  f"latency {lat_txt}{lag}; dropped {stats['drops']} frames"
                  + (f" ({stats['source_drops']} at the source)" if stats.get("source_drops") else "")
                  + (f"; {errors} frame(s) skipped on errors (on_error: skip)" if errors else "")

@@ -48,6 +48,14 @@ def test_run_returns_stats_and_published_results():
     assert result.results == {}
 
 
+def test_to_yaml_writes_the_shipped_graphs_nested_subgraph_params_and_reads_them_back(tmp_path):
+    for name in ("davis", "stabilize", "stabilize_person"):
+        g = graphrun.load(name)
+        back = graphrun.load(g.to_yaml(tmp_path / f"{name}.yaml") and tmp_path / f"{name}.yaml")
+        assert back.spec.nodes["stab"].params == g.spec.nodes["stab"].params, name
+        assert {n: x.params for n, x in back.build().nodes.items()} == {n: x.params for n, x in g.build().nodes.items()}
+
+
 def test_to_yaml_writes_a_file_that_loads_back_to_the_same_graph(tmp_path):
     g = running_sum()
     g.connect(g.node("src").out, g.add("test_slow", name="slow", delay=0.0).x, queue=True)

@@ -31,6 +31,18 @@ def test_stabilize_keeps_the_synthetic_scene_until_input_names_a_video(tmp_path)
     assert by_hand.nodes["source"].params.path == video
 
 
+def test_a_graph_loaded_with_input_goes_back_to_the_synthetic_scene_when_a_run_empties_it(tmp_path):
+    import graphrun
+    from graphrun.runtime.options import RunOptions
+    g = graphrun.load("stabilize", set=[f"vars.input={tmp_path / 'my.mp4'}"])
+    assert g.build(device="cpu").nodes["source"].spec.kind == "video_file"
+    again = g._built(RunOptions(set=("vars.input=",), device="cpu"))
+    assert again.nodes["source"].spec.kind == "synthetic_scene"
+    assert ("source", "gt") in {(e.src, e.src_port) for e in again.edges}
+    other = g._built(RunOptions(set=(f"vars.input={tmp_path / 'b.mp4'}",), device="cpu"))
+    assert other.nodes["source"].params.path == str(tmp_path / "b.mp4")
+
+
 def test_a_when_block_names_a_declared_variable_and_set_items_and_is_written_back():
     from graphrun.runtime.errors import GraphError
     from graphrun.runtime.spec import from_dict, to_dict

@@ -6,6 +6,7 @@ import pytest
 import graphrun
 from graphrun import GraphError
 from graphrun.runtime.frontends.cli import main
+from graphrun.runtime.registry import shipped_graphs_dir
 from graphrun.runtime.run import load_graph, run_graph
 
 import runtime_nodes  # noqa: F401 - registers the test_* nodes
@@ -159,6 +160,14 @@ def test_inspect_shows_a_subgraphs_typed_ports_and_nodes(capsys):
     assert main(["inspect", "stabilizer"]) == 0
     out = capsys.readouterr().out
     assert "in  current" in out and "prob_map" in out and "out mask" in out and "motion_fusion" in out
+
+
+def test_inspect_describes_a_whole_graph_by_path_or_name_instead_of_refusing_it_as_a_subgraph(capsys):
+    for ref in (str(shipped_graphs_dir() / "davis.yaml"), "stabilize"):
+        assert main(["inspect", ref]) == 0
+        out = capsys.readouterr().out
+        assert "(graph," in out and "subgraph: graphrun inspect stabilizer" in out, ref
+        assert "T0:" in out and "stab.flow" in out, ref     # the threads it runs on
 
 
 def test_the_shipped_stabilization_graphs_contain_the_stabilizer_once():

@@ -64,8 +64,11 @@ class MaskWriter(Node):
 
     def process(self, ctx, frame, mask):
         m = to_numpy(mask)
+        b = self.params.binarize
         if m.dtype == np.bool_:
-            img = m.astype(np.uint8) * 255
+            img = m.view(np.uint8) * np.uint8(255)
+        elif m.dtype == np.float32 and m.ndim == 2 and b is not None and 0 <= b < 1:
+            img = self._cv2.compare(np.ascontiguousarray(m), b, self._cv2.CMP_GT)   # 0/255 in one pass, as below
         else:
             prob = mask_to_float(m)
             if self.params.binarize is None:

@@ -247,8 +247,15 @@ class Graph:
         for ns in spec.nodes.values():
             if ns.kind.endswith((".yaml", ".yml")) and not Path(ns.kind).is_absolute():
                 ns.kind = str(base / ns.kind)
-        if "${graph_dir}" in repr(spec.vars) + repr([ns.params for ns in spec.nodes.values()]):
-            spec.vars.setdefault("graph_dir", str(base))
+        def here(value):           # ${graph_dir} would name the new file's folder: write this one's
+            if isinstance(value, str):
+                return value.replace("${graph_dir}", str(base))
+            if isinstance(value, dict):
+                return {k: here(v) for k, v in value.items()}
+            return [here(v) for v in value] if isinstance(value, list) else value
+        spec.vars = here(spec.vars)
+        for ns in spec.nodes.values():
+            ns.params = here(ns.params)
         return spec
 
     def build(self, mode: Optional[str] = None, device: Optional[str] = None,

@@ -277,11 +277,33 @@ def cmd_inspect(args) -> int:
     from .describe import describe_node, describe_subgraph
     for ref in args.plugin:
         load_plugin(ref, Path.cwd())
-    if find_subgraph(args.kind, Path.cwd()) is not None:
+    graph_file = whole_graph(args.kind)
+    if graph_file is not None:
+        from ..run import load_graph
+        from .describe import describe_graph
+        print(describe_graph(graph_file, load_graph(graph_file)))
+    elif find_subgraph(args.kind, Path.cwd()) is not None:
         print(describe_subgraph(args.kind, Path.cwd()))
     else:
         print(describe_node(get(args.kind)))
     return 0
+
+
+def whole_graph(ref: str) -> Optional[Path]:
+    """The file of ``ref`` (a path or a shipped graph's name) when it is a whole graph (it sets
+    what only a graph sets: mode, device, ..., or has no ports), not a subgraph or a node kind:
+    ``inspect`` describes it as a graph instead of refusing it as a subgraph."""
+    from ..run import find_graph
+    from ..spec import load as load_spec
+    from ..subgraph import SUBGRAPH_KEYS
+    try:
+        p = find_graph(ref)
+    except GraphError:
+        return None
+    if p.suffix not in (".yaml", ".yml"):
+        return None
+    spec = load_spec(p)
+    return p if spec.set_keys - set(SUBGRAPH_KEYS) or not (spec.inputs or spec.outputs) else None
 
 
 def cmd_validate(args) -> int:
