@@ -86,6 +86,7 @@ def test_bg_subtract_without_plate_learns_the_background_during_warmup_with_scor
     frames, gts = moving_square()
     probs, scores = run_bg(frames, warmup=20, min_area=10)
     assert scores[:20] == [0.0] * 20
+    assert float(probs[0].max()) == 0.0       # no background known yet: not a full-frame mask
     assert all(s == 0.0 for s in scores[20:35])             # static scene: nothing found
     assert all(float(p.max()) < 0.5 for p in probs[20:35])
     assert all(s > 0.3 for s in scores[36:])
@@ -124,6 +125,7 @@ def test_bg_subtract_finds_cars_on_the_traffic_video():
     with av.open(str(DATA / "videos" / "traffic.avi")) as c:
         frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(140), c.decode(video=0))]
     probs, scores = run_bg(frames, scale=0.5)
+    assert float((probs[0] > 0.5).float().mean()) < 0.3      # frame 0 is not the whole frame
     fg = np.array([float((p > 0.5).float().mean()) for p in probs[30:]])
     assert 0.005 < fg.mean() < 0.3          # cars, not the whole road
     assert max(scores[30:]) > 0.5

@@ -154,6 +154,8 @@ class BgSubtract(Node):
             rate = -1.0  # OpenCV's automatic rate: 1 / min(2 * frames seen, history)
         bg_image = self.model.getBackgroundImage() if self.seen > 0 or self.plated else None
         fg = (self.model.apply(img, learningRate=rate) > 127).astype(np.uint8)
+        if self.seen == 0 and not self.plated:
+            fg[:] = 0                 # no background known yet: MOG2 calls the whole first frame foreground
         self.seen += 1
         if self.k_open is not None:
             fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self.k_open)
