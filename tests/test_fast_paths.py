@@ -97,3 +97,15 @@ def test_gate_components_keeps_the_mask_when_every_part_touches_the_previous_one
     prev[45, 55] = False                # the second part is now far from the previous object: waits
     kept, counter, info = gate_components(mask, prev)
     assert info["rejected_px"] == 200 and not kept[40:50, 50:70].any() and counter[45, 55] == 1
+
+
+def test_a_flow_resized_in_one_pass_is_the_per_channel_scaling_bit_for_bit():
+    from graphrun.nodes.common import resize_flow
+    rng = np.random.default_rng(3)
+    for (h0, w0), (h, w) in (((360, 480), (480, 640)), ((270, 480), (480, 854)), ((50, 70), (101, 97))):
+        flow = rng.normal(0, 6, (h0, w0, 2)).astype(np.float32)
+        want = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+        want[..., 0] *= w / w0
+        want[..., 1] *= h / h0
+        got = resize_flow(flow, h, w)
+        assert got.dtype == np.float32 and np.array_equal(got, want), (h, w)
