@@ -395,7 +395,8 @@ def apply_overrides(spec: GraphSpec, overrides: list[str]) -> None:
     """Apply ``node.param=value`` overrides (value parsed as YAML: 0.7, true, [1,2], text).
 
     ``vars.NAME=`` sets a graph variable, ``realtime.max_in_flight=`` (or ``deadline_ms``, ``speed``) a
-    realtime option, ``resources.cpus=`` (or ``gpus``) what one run reserves (``graphrun batch`` on Ray).
+    realtime option, ``threads.torch=`` (or ``opencv``) the library threads of a run,
+    ``resources.cpus=`` (or ``gpus``) what one run reserves (``graphrun batch`` on Ray).
     ``node.kind``, ``node.device``, ``node.workers``, ``node.on_error`` and ``node.enabled`` set the
     node's own fields (``--set report.enabled=false`` removes a node and its edges). A node whose
     kind is changed starts from that kind's defaults: ``--set source.kind=video_file source.path=a.mp4``.
@@ -457,7 +458,8 @@ def variables_read(spec: GraphSpec) -> set:
 
 
 def set_value(spec: GraphSpec, key: str, value: Any, origin: str) -> None:
-    """Set one ``node.param`` (or ``vars.x``, ``realtime.x``, ``resources.x``, ``node.field``, ``sub.inner.param``)."""
+    """Set one ``node.param`` (or ``vars.x``, ``realtime.x``, ``threads.x``, ``resources.x``, ``node.field``,
+    ``sub.inner.param``)."""
     node, _, param = key.partition(".")
     if not param:
         raise GraphError(f"{origin}: '{key}' must look like node.param")
@@ -469,6 +471,11 @@ def set_value(spec: GraphSpec, key: str, value: Any, origin: str) -> None:
             raise GraphError(f"{origin}: unknown realtime option '{param}'{suggest(param, REALTIME_KEYS)}")
         spec.realtime[param] = value
         check_realtime(spec.realtime, origin)
+        return
+    if node == "threads":
+        if param not in THREAD_KEYS:
+            raise GraphError(f"{origin}: unknown threads key '{param}'{suggest(param, THREAD_KEYS)}")
+        spec.threads[param] = _positive_int(value, f"{origin}: threads.{param}")
         return
     if node == "resources":
         if param not in RESOURCE_KEYS:

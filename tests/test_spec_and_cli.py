@@ -283,6 +283,15 @@ def test_realtime_options_can_be_set_from_the_command_line(tmp_path):
         load_graph(p, overrides=["realtime.speed=fast"])
 
 
+def test_library_threads_can_be_set_from_the_command_line(tmp_path):
+    p = write(tmp_path, GRAPH)
+    assert load_graph(p, overrides=["threads.torch=1", "threads.opencv=2"]).spec.threads == {"torch": 1, "opencv": 2}
+    with pytest.raises(GraphError, match="unknown threads key 'tourch'.*did you mean 'torch'"):
+        load_graph(p, overrides=["threads.tourch=1"])
+    with pytest.raises(GraphError, match="threads.opencv must be a positive integer"):
+        load_graph(p, overrides=["threads.opencv=0"])
+
+
 @pytest.mark.parametrize("executor", ["fused", "per_node", "inline"])
 def test_a_second_sigint_ends_a_run_whose_node_hangs_within_two_seconds(tmp_path, executor):
     p = write(tmp_path, """\
