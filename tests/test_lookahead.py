@@ -11,8 +11,8 @@ from runtime_nodes import Collect
 EXECUTORS = ["fused", "per_node", "inline"]
 
 
-def ahead_graph(n=5, k=1, **extra):
-    g = {"nodes": {"src": {"kind": "test_count", "params": {"n": n, "fps": 100}},
+def ahead_graph(n=5, k=1, fps=100, **extra):
+    g = {"nodes": {"src": {"kind": "test_count", "params": {"n": n, "fps": fps}},
                    "ahead": {"kind": "test_ahead_sum", "params": {"lookahead": k}},
                    "sink": "test_collect"},
          "edges": ["src.out -> ahead.x", "ahead.out -> sink.x", "src.out -> sink.y"]}
@@ -44,11 +44,12 @@ def test_a_look_ahead_node_gets_a_thread_of_its_own_and_the_loop_with_it():
 
 @pytest.mark.parametrize("executor", ["fused", "inline"])
 def test_realtime_admits_the_frames_a_look_ahead_holds_and_reports_its_lag(executor):
-    stats = run_graph(ahead_graph(n=30, k=2), mode="realtime", executor=executor).stats
+    stats = run_graph(ahead_graph(n=30, k=2, fps=25), mode="realtime", executor=executor).stats
     # a fast graph: (nearly) nothing dropped; without room for the held frames nearly all would be
+    # (25 fps, not faster: a 2-core machine under load still keeps a 40 ms period)
     assert stats["frames"] + stats["drops"] == 30 and stats["frames"] >= 25
-    assert stats["lag_frames"] == 2 and stats["lag_ms"] == 20.0     # 2 frames at 100 fps
-    assert stats["latency"]["p50_ms"] >= 15                          # the lag is in the latency
+    assert stats["lag_frames"] == 2 and stats["lag_ms"] == 80.0     # 2 frames at 25 fps
+    assert stats["latency"]["p50_ms"] >= 60                          # the lag is in the latency
 
 
 def test_realtime_a_dropped_frame_releases_the_frame_held_for_it_at_once():
