@@ -8,7 +8,7 @@ how much change is real motion), as measured by the graphs' own `metrics` node (
 full resolution, independent of the stabilizer's flow). Outputs other than metrics are off.
 
     python bench/stabilize_davis.py                      # OSVOS + RVOS + MediaPipe, ~4 min on 2 cores
-    python bench/stabilize_davis.py --preds none --loo  # leave-one-sequence-out over OSVOS, RVOS, MediaPipe (~30 min)
+    python bench/stabilize_davis.py --preds none --loo  # leave-one-sequence-out over OSVOS, RVOS, MediaPipe (~45 min)
     python bench/stabilize_davis.py --synthetic          # + the synthetic scene (graphs/stabilize.yaml)
     python bench/stabilize_davis.py --device cuda
 
@@ -36,10 +36,11 @@ METRICS_ONLY = ["out.raw_masks.enabled=false", "out.stab_masks.enabled=false", "
 # graph's own values do not leak in); the point graphs/davis.yaml ships is SHIPPED
 LOO_AXES = {
     "look-ahead": {"causal": ["stab.lookahead=0", "stab.glitch.min_frac=0.1"],
-                   "1 frame, min_frac 0.05": ["stab.lookahead=1", "stab.glitch.min_frac=0.05"]},
-    "fuse.fb_sigma": {"2 px": ["stab.fuse.fb_sigma=2"], "3 px": ["stab.fuse.fb_sigma=3"]},
+                   **{f"{k} frame{'s' if k > 1 else ''}, min_frac 0.05":
+                      [f"stab.lookahead={k}", "stab.glitch.min_frac=0.05"] for k in (1, 2, 3, 4, 5)}},
+    "fuse.fb_sigma": {"3 px": ["stab.fuse.fb_sigma=3"]},
 }
-SHIPPED = ("1 frame, min_frac 0.05", "3 px")
+SHIPPED = ("3 frames, min_frac 0.05", "3 px")
 
 
 def run(graph: str, sets: list, device: str) -> tuple[dict, float]:
@@ -194,7 +195,7 @@ def main(argv=None):
     ap.add_argument("--seqs", default="all", help="comma-separated sequence names (default: the five)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--reps", type=int, default=1, help="repetitions for the ms/frame median")
-    ap.add_argument("--loo", action="store_true", help="also run the leave-one-out check (4 grid points)")
+    ap.add_argument("--loo", action="store_true", help="also run the leave-one-out check (6 grid points)")
     ap.add_argument("--loo-preds", default="osvos,rvos,mediapipe_pose", help="prediction sets the leave-one-out scores")
     ap.add_argument("--jobs", type=int, default=2, help="runs in parallel for the leave-one-out grid")
     ap.add_argument("--synthetic", action="store_true", help="also run the synthetic scene")

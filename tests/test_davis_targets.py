@@ -3,9 +3,10 @@
 OSVOS: stabilized J (IoU with ground truth) beats raw by >= 0.03 on average with no sequence
 losing more than 0.01, and the mean flow-compensated IoU between consecutive masks (warp-IoU)
 comes within 0.02 of the ground truth's own (stable, and not lagging: far above it is lag).
-RVOS (noisier, the same graph) and MediaPipe's soft maps: J rises by more than 0.01 (0.015) on
-average, no sequence loses more than 0.01. On all three, no frame is much worse than the
-segmenter's (stabilized J more than 0.2 below the raw mask's: ``frames_worse_than_raw``).
+RVOS (noisier, the same graph): J rises by more than 0.01 on average; MediaPipe's soft maps (whole
+runs of missed frames, bridged by the look-ahead): by at least 0.03; no sequence loses more than
+0.01. On all three, no frame is much worse than the segmenter's (stabilized J more than 0.2 below
+the raw mask's: ``frames_worse_than_raw``).
 Skipped when ../shared/data is absent.
 """
 from pathlib import Path
@@ -85,9 +86,9 @@ def test_stabilized_osvos_masks_are_as_stable_as_the_ground_truth_and_no_more(os
     assert abs(w_stab - w_gt) <= 0.02, (w_stab, w_gt)
 
 
-def test_stabilized_rvos_and_mediapipe_masks_are_more_accurate_by_a_hundredth_of_j_on_average(rvos, mediapipe):
-    assert np.mean([r["J_stab"] - r["J_raw"] for r in rvos.values()]) > 0.01, rvos          # measured +0.013
-    assert np.mean([r["J_stab"] - r["J_raw"] for r in mediapipe.values()]) > 0.015, mediapipe  # +0.020
+def test_stabilized_rvos_and_mediapipe_masks_are_more_accurate_on_average(rvos, mediapipe):
+    assert np.mean([r["J_stab"] - r["J_raw"] for r in rvos.values()]) > 0.01, rvos           # measured +0.012
+    assert np.mean([r["J_stab"] - r["J_raw"] for r in mediapipe.values()]) >= 0.03, mediapipe  # +0.040
 
 
 def test_davis_graph_run_by_the_runtime_improves_car_shadow(tmp_path):

@@ -83,6 +83,25 @@ def test_the_glitch_filter_judges_whole_regions_by_what_the_next_frames_say():
     assert torch.equal(glitch_filter(cur, past, unreliable, min_frac=0.05)[0], cur)
 
 
+def test_a_drop_is_a_miss_when_any_one_of_the_next_frames_has_it_back():
+    past = torch.zeros(20, 30)
+    past[5:15, 5:15] = 1.0
+    cur = torch.zeros(20, 30)                  # a miss of two frames: empty now and in frame t+1 ...
+    ones, trusted = torch.ones(20, 30), torch.full((20, 30), 0.9)       # the warp back: 90% reliable
+    back_in_two = [(torch.zeros(20, 30), trusted), (past.clone(), trusted)]    # ... back in frame t+2
+    out, _, info = glitch_filter(cur, past, back_in_two, min_frac=0.05)
+    assert torch.equal(out, past) and info["filled_px"] == 100           # bridged from both sides
+    out, new_past, _ = glitch_filter(cur, past, back_in_two, min_frac=0.05, bridge=False)
+    assert torch.equal(out, cur) and torch.equal(new_past, cur)          # the window's mean (0.45) alone
+    never_back = [(torch.zeros(20, 30), ones), (torch.zeros(20, 30), ones)]
+    out, new_past, _ = glitch_filter(cur, past, never_back, min_frac=0.05)
+    assert torch.equal(out, cur) and torch.equal(new_past, cur)          # a real disappearance: released at once
+    blob = cur.clone()
+    blob[5:15, 15:25] = 1.0                    # an addition is still judged by the window's mean
+    twice_gone = [(past.clone(), ones), (blob.clone(), ones), (past.clone(), ones)]
+    assert glitch_filter(blob, past, twice_gone, min_frac=0.05)[2]["removed_px"] == 100
+
+
 def test_a_glitch_filter_without_look_ahead_passes_the_map_through():
     cur = torch.rand(6, 6)
     with Harness("glitch_filter") as h:
@@ -126,6 +145,19 @@ def test_a_one_frame_miss_is_filled(lookahead, at_least):
     assert iou(masks[5], obj) > 0.95
 
 
+@pytest.mark.parametrize("lookahead, gap", [(2, 2), (3, 2), (3, 3)])
+def test_a_miss_of_several_frames_is_bridged_when_the_look_ahead_sees_the_object_back(lookahead, gap):
+    def miss(t, p):
+        if 4 <= t < 4 + gap:
+            p[:] = 0.0
+    frames, probs, obj = static_scene(n=12, edit=miss)
+    masks = stabilize(frames, probs, lookahead)
+    assert all(iou(m, obj) > 0.95 for m in masks), [int(m.sum()) for m in masks]
+    if 2 * (gap - 1) > lookahead:             # the window's mean alone is below 0.5 at the first missed frame
+        old = stabilize(frames, probs, lookahead, ["glitch.bridge=false"])
+        assert not any(m.any() for m in old[4 + 1:4 + gap])
+
+
 @pytest.mark.parametrize("lookahead", (CAUSAL, *LOOKAHEAD))
 def test_a_one_frame_blob_far_from_the_object_is_removed(lookahead):
     def blob(t, p):
@@ -146,7 +178,7 @@ def test_with_look_ahead_a_one_frame_blob_touching_the_object_is_removed_too(loo
     assert iou(masks[4], obj) > 0.95
 
 
-@pytest.mark.parametrize("lookahead", LOOKAHEAD)
+@pytest.mark.parametrize("lookahead", (*LOOKAHEAD, 3))
 def test_with_look_ahead_a_real_disappearance_is_not_held_for_a_single_frame(lookahead):
     def vanish(t, p):
         if t >= 5:

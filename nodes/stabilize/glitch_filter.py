@@ -53,6 +53,9 @@ class GlitchFilter(Node):
         lone_frac: float = Field(0.1, ge=0.0, le=10.0,
                                  description="a region added where the past's object is below this fraction of "
                                              "it is a lone detection, never removed (0 = judge every region)")
+        bridge: bool = Field(True, description="a dropped region is a miss (filled) when any one of the next "
+                                               "frames has it back, not only the window's mean (the same at "
+                                               "lookahead 1)")
 
     def process(self, ctx, current, warped=None, forward=None, fb_error=None):
         cur = current.to(ctx.device).float()
@@ -61,5 +64,5 @@ class GlitchFilter(Node):
         p = self.params
         ahead = ctx.ahead[:p.lookahead]
         out, past, info = glitch_filter(cur, warped.to(ctx.device), lambda: future_maps(ahead, p.fb_sigma),
-                                        p.level, p.min_frac, p.release_frac, p.lone_frac)
+                                        p.level, p.min_frac, p.release_frac, p.lone_frac, p.bridge)
         return {"prob": out, "warped": past, "info": info}

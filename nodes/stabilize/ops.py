@@ -351,8 +351,8 @@ def future_maps(ahead: list, fb_sigma: float = 2.0, port: str = "current") -> li
 
 
 def glitch_filter(current: torch.Tensor, past: Optional[torch.Tensor], futures, level: float = 0.5,
-                  min_frac: float = 0.1, release_frac: float = 0.5, lone_frac: float = 0.1
-                  ) -> tuple[torch.Tensor, Optional[torch.Tensor], dict]:
+                  min_frac: float = 0.1, release_frac: float = 0.5, lone_frac: float = 0.1,
+                  bridge: bool = True) -> tuple[torch.Tensor, Optional[torch.Tensor], dict]:
     """Undo the segmenter's glitches that the next frames reveal; let real changes through at once.
 
     ``past`` is the previous stabilized map moved into frame t, ``futures`` the next frames' raw
@@ -369,6 +369,11 @@ def glitch_filter(current: torch.Tensor, past: Optional[torch.Tensor], futures, 
     region the current map adds to a (near-)empty past (the past's object below ``lone_frac`` of
     the region) is never removed: it is the whole detection, and deleting it would leave the frame
     empty where the segmenter found the object (a lone correct detection before a missed frame).
+    ``bridge``: a region the current map drops is a miss when *any* of the next frames has it back
+    (its support in that frame alone at least ``level``), not only when the window's mean does: a
+    miss of several frames is bridged from both sides (the past before it, the return after it)
+    as long as the window reaches the return; frame by frame, each missed frame's past is the
+    bridged one. With one frame of look-ahead both rules are the same.
     Returns (map, past, info)."""
     import cv2
 
@@ -398,13 +403,17 @@ def glitch_filter(current: torch.Tensor, past: Optional[torch.Tensor], futures, 
     if not futures:
         return cur, past, info
     dev = cur.device
-    support = torch.stack([torch.lerp(cur, m.to(dev), r.to(dev)) for m, r in futures]).mean(0)
-    sup = support.cpu().numpy().ravel()
+    each = torch.stack([torch.lerp(cur, m.to(dev), r.to(dev)) for m, r in futures])
+    sup = each.mean(0).cpu().numpy().ravel()
+    each = each.cpu().numpy().reshape(len(futures), -1) if bridge and len(futures) > 1 else None
     to_past = np.zeros(c.size, bool)          # glitches: the current map takes the past's values
     to_current = np.zeros(c.size, bool)       # confirmed changes: the past takes the current values
     for added, n, lab, area, big in regions:
         flat = lab.ravel()
-        mean = np.bincount(flat, weights=sup, minlength=n) / np.maximum(area, 1)
+        if added or each is None:
+            mean = np.bincount(flat, weights=sup, minlength=n) / np.maximum(area, 1)
+        else:                                  # a drop: back in any one of the next frames
+            mean = np.max([np.bincount(flat, weights=e, minlength=n) for e in each], 0) / np.maximum(area, 1)
         glitch = big & ((mean < level) if added else (mean >= level))
         real = big & ~glitch
         if not added:                          # a confirmed drop: released at once only when it is
