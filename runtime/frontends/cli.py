@@ -90,7 +90,8 @@ def parser() -> argparse.ArgumentParser:
     _output_args(launch)
     _batch_parser(sub)
     sub.add_parser("list", help="list the shipped graphs, every registered node kind and subgraph")
-    ins = sub.add_parser("inspect", help="document a node kind or a subgraph (ports and parameters), or a whole graph (its nodes and threads)")
+    ins = sub.add_parser("inspect", help="document a node kind or a subgraph (ports and parameters), or a "
+                                         "whole graph (its nodes and threads)")
     ins.add_argument("kind")
     ins.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
                      help="load a plugin first (a module name or a .py file)")
