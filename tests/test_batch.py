@@ -524,3 +524,37 @@ def test_the_page_fits_a_1280_px_window(tmp_path):
                           "--dump-dom", (tmp_path / "index.html").as_uri()], capture_output=True, text=True, timeout=60)
     width = int(out.stdout.split("<title>")[1].split("</title>")[0])
     assert width <= 1280
+
+
+def test_a_stop_that_comes_as_the_last_running_input_ends_is_still_announced(capsys):
+    """The driver's race: Ctrl-C lands while ``poll`` hands back the only running input; the loop
+    then ends at once, and the user must still read that the batch stopped (no silent exit)."""
+    from graphrun.runtime.frontends.batch.driver import Progress, drive
+
+    class OneSlot:                      # the executor interface drive() uses, run synchronously
+        slots = 1
+
+        def __init__(self):
+            self.jobs = []
+
+        def submit(self, job):
+            self.jobs.append(job)
+
+        def running(self):
+            return list(self.jobs)
+
+        def poll(self, timeout):
+            os.kill(os.getpid(), signal.SIGINT)      # Ctrl-C while the input finishes
+            time.sleep(0.05)
+            done, self.jobs = self.jobs, []
+            return [(job, {"status": "ok", "frames": 1}) for job in done]
+
+        def interrupt(self):
+            pass
+
+        def close(self, force=False):
+            pass
+
+    rows, stopped = drive(OneSlot(), ["a", "b", "c"], Progress(3, 0, enabled=False))
+    assert stopped and len(rows) == 1
+    assert "stopping: no new inputs" in capsys.readouterr().err

@@ -105,5 +105,7 @@ def drive(executor, jobs: list, progress: Progress, log_failures: bool = True) -
                 if log_failures and row["status"] != "ok":
                     progress.write(f"{row['status']}: {job.item.label}: {row['error']}")
             if stops.count and not executor.running():
+                if not announced:            # the signal came while the last running input ended
+                    progress.write(STOP_MESSAGES[1].format(n=0))
                 break
     return rows, stops.count > 0
