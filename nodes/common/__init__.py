@@ -9,6 +9,7 @@ from .flow import (
                    remap,
                    remap_binary,
                    remap_flow,
+                   remap_mask,
                    resize_flow,
                    resize_gray,
                    sample_points,
@@ -23,7 +24,7 @@ from .timing import FrameClock, snap_rate, usable_pts
 
 __all__ = ["alerts_of", "os_words", "warn", "warnings_of", "rgb_uint8", "to_cpu", "to_numpy", "torch_dtype", "GT_COLOR",
            "RAW_COLOR", "STAB_COLOR", "tint", "DIS_PRESETS", "pixel_grid", "remap", "remap_binary", "remap_flow",
-           "resize_flow", "resize_gray", "sample_points", "to_gray", "announce_input", "announced_inputs", "binarize",
-           "iou", "mask_to_float", "native_stderr_filtered", "frame_name", "hidden_temp", "needs_out", "write_atomic",
-           "SizeWatch", "capped_scale", "every_nth", "every_nth_flow", "sample_step", "size_text",
+           "remap_mask", "resize_flow", "resize_gray", "sample_points", "to_gray", "announce_input", "announced_inputs",
+           "binarize", "iou", "mask_to_float", "native_stderr_filtered", "frame_name", "hidden_temp", "needs_out",
+           "write_atomic", "SizeWatch", "capped_scale", "every_nth", "every_nth_flow", "sample_step", "size_text",
            "FrameClock", "snap_rate", "usable_pts"]

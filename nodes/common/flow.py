@@ -103,6 +103,14 @@ def remap_binary(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
     return cv2.remap(m, points, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
 
 
+def remap_mask(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """A mask (bool, or a map binarized at 0.5 after the warp) sampled at ``points``, zeros
+    outside, as bool: a bool mask on its bytes (:func:`remap_binary`, the same pixels)."""
+    if np.asarray(mask).dtype == bool:
+        return remap_binary(mask, points)
+    return remap(np.asarray(mask, np.float32), points, border="zeros") >= 0.5
+
+
 def remap_flow(field: np.ndarray, flow: np.ndarray, border: str = "replicate") -> np.ndarray:
     """Sample ``field`` (h,w) or (h,w,C) at x + flow(x), bilinear; outside the frame the nearest
     edge value (``replicate``) or 0 (``zeros``)."""

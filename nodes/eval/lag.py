@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..common import remap_binary, remap_flow, sample_points
+from ..common import remap_flow, remap_mask, sample_points
 from ..common.size import every_nth, every_nth_flow, sample_step
 
 
@@ -43,9 +43,7 @@ def invert_flow(backward: np.ndarray, iterations: int = 3) -> np.ndarray:
 
 def _moved(mask: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """``mask`` of a neighbouring frame moved into this frame by ``flow`` (sampling at x + flow(x))."""
-    if np.asarray(mask).dtype == bool:        # the same pixels, on the mask's bytes
-        return remap_binary(mask, sample_points(flow))
-    return remap_flow(np.asarray(mask, np.float32), np.asarray(flow, np.float32), border="zeros") >= 0.5
+    return remap_mask(mask, sample_points(flow))
 
 
 def support(raw: np.ndarray, raw_prev: Optional[np.ndarray] = None, raw_next: Optional[np.ndarray] = None,

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..common import DIS_PRESETS, iou, remap, remap_binary, remap_flow, resize_flow, resize_gray, sample_points, to_gray
+from ..common import DIS_PRESETS, iou, remap_flow, remap_mask, resize_flow, resize_gray, sample_points, to_gray
 
 
 def seg2bmap(seg: np.ndarray) -> np.ndarray:
@@ -96,8 +96,7 @@ def warp_masks(masks: Sequence[np.ndarray], flow: np.ndarray) -> list[np.ndarray
     """Several masks of frame t-1 warped into frame t by one flow (each as :func:`warp_mask` >= 0.5),
     the sampling points computed once."""
     points = sample_points(flow)
-    return [remap_binary(m, points) if np.asarray(m).dtype == bool
-            else remap(np.asarray(m, np.float32), points, border="zeros") >= 0.5 for m in masks]
+    return [remap_mask(m, points) for m in masks]
 
 
 def warp_iou(prev_mask: np.ndarray, mask: np.ndarray, flow: np.ndarray) -> float:
