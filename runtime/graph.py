@@ -72,6 +72,18 @@ class BuiltGraph:
             delay[name] = max(upstream, default=0) + b.window
         return max(delay.values(), default=0)
 
+    def declared_inputs(self) -> list[tuple[str, str, str, str]]:
+        """The files and folders the graph reads: (node, parameter, ``file`` | ``folder``, value) of
+        every set parameter marked ``json_schema_extra={"input": "file"}`` (or ``"folder"``)."""
+        found = []
+        for name, b in self.nodes.items():
+            for param, info in b.cls.Params.model_fields.items():
+                extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+                value = getattr(b.params, param, None)
+                if extra.get("input") in ("file", "folder") and isinstance(value, str) and value:
+                    found.append((name, param, extra["input"], value))
+        return found
+
     def loop_edges(self) -> set:
         """Forward edges on a recurrent loop (between a back edge's consumer and its producer)."""
         on_loop = set()

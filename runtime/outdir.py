@@ -273,16 +273,3 @@ def rescue_open_folders(reason: str) -> None:
 def closing_any() -> bool:
     """Whether an output folder is being put in place right now (a signal should let it finish)."""
     return any(f._closing for f in _open_folders)
-
-
-def graph_inputs(graph) -> list[str]:
-    """The files and folders a built graph reads: the parameters marked
-    ``json_schema_extra={"input": "file"}`` (or ``"folder"``)."""
-    found = []
-    for b in graph.nodes.values():
-        for field, info in b.cls.Params.model_fields.items():
-            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-            value = getattr(b.params, field, None)
-            if extra.get("input") in ("file", "folder") and isinstance(value, str) and value:
-                found.append(value)
-    return found

@@ -16,7 +16,7 @@ from . import spec as spec_mod
 from .errors import GraphError, Interrupted
 from .graph import BuiltGraph, build
 from .options import DEFAULTS, RunOptions
-from .outdir import OutputFolder, check_writable_file, graph_inputs, note_written, os_error, write_file
+from .outdir import OutputFolder, check_writable_file, note_written, os_error, write_file
 from .session import RunSession
 from .stats import format_summary
 from .subgraph import expand
@@ -122,7 +122,8 @@ class Run:
         for path, what in ((options.trace, "--trace"), (options.stats, "--stats"), (options.profile, "--profile")):
             if path:
                 check_writable_file(path, what)          # before the run, not after it
-        self.folder = OutputFolder(options.out, graph_inputs(graph)) if options.out is not None else None
+        inputs = [value for *_, value in graph.declared_inputs()]
+        self.folder = OutputFolder(options.out, inputs) if options.out is not None else None
         self.session = RunSession(graph, options, staging=str(self.folder.staging) if self.folder else None)
         self.stats: Optional[dict] = None
 

@@ -226,9 +226,7 @@ def from_dict(data: Any, path: Optional[Path] = None, allow_empty: bool = False)
     if not isinstance(threads, dict):
         raise GraphError(f"{where(data, 'threads')}: threads must be a mapping like {{torch: 1, opencv: 1}}")
     for key, value in threads.items():
-        if key not in THREAD_KEYS:
-            raise GraphError(f"{where(threads, key)}: unknown threads key '{key}'{suggest(str(key), THREAD_KEYS)}")
-        spec.threads[key] = _positive_int(value, f"{where(threads, key)}: threads.{key}")
+        spec.threads[key] = check_threads(key, value, where(threads, key))
 
     resources = data.get("resources") or {}
     if not isinstance(resources, dict):
@@ -380,6 +378,13 @@ def check_capacity(value: Any, what: str) -> int:
     return _positive_int(value, what)
 
 
+def check_threads(key: Any, value: Any, where: str) -> int:
+    """One ``threads:`` entry (the file's or ``--set threads.KEY=``): a known library, a positive count."""
+    if key not in THREAD_KEYS:
+        raise GraphError(f"{where}: unknown threads key '{key}'{suggest(str(key), THREAD_KEYS)}")
+    return _positive_int(value, f"{where}: threads.{key}")
+
+
 def check_workers(value: Any, what: str) -> int:
     """A node's ``workers``: a positive integer of threads (0 would leave the node unrun)."""
     return _positive_int(value, what)
@@ -473,9 +478,7 @@ def set_value(spec: GraphSpec, key: str, value: Any, origin: str) -> None:
         check_realtime(spec.realtime, origin)
         return
     if node == "threads":
-        if param not in THREAD_KEYS:
-            raise GraphError(f"{origin}: unknown threads key '{param}'{suggest(param, THREAD_KEYS)}")
-        spec.threads[param] = _positive_int(value, f"{origin}: threads.{param}")
+        spec.threads[param] = check_threads(param, value, origin)
         return
     if node == "resources":
         if param not in RESOURCE_KEYS:
@@ -542,22 +545,28 @@ def substitute_vars(spec: GraphSpec) -> None:
     """
     values = variable_values(spec)
 
-    def fill(value, node, param):
-        if isinstance(value, str):
-            def repl(m):
-                if m.group(1) not in values:
-                    raise GraphError(f"{spec.nodes[node].where}: node '{node}': parameter '{param}' uses "
-                                     f"${{{m.group(1)}}}, which is not a graph variable{suggest(m.group(1), values)}")
-                return values[m.group(1)]
-            return _VAR.sub(repl, value)
-        if isinstance(value, list):
-            return [fill(v, node, param) for v in value]
-        if isinstance(value, dict):
-            return {k: fill(v, node, param) for k, v in value.items()}
-        return value
+    def filled(node, param):
+        def repl(m):
+            if m.group(1) not in values:
+                raise GraphError(f"{spec.nodes[node].where}: node '{node}': parameter '{param}' uses "
+                                 f"${{{m.group(1)}}}, which is not a graph variable{suggest(m.group(1), values)}")
+            return values[m.group(1)]
+        return lambda text: _VAR.sub(repl, text)
 
     for name, ns in spec.nodes.items():
-        ns.params = {k: fill(v, name, k) for k, v in ns.params.items()}
+        ns.params = {k: map_strings(v, filled(name, k)) for k, v in ns.params.items()}
+
+
+def map_strings(value, fn):
+    """``value`` with ``fn`` applied to every string in it, inside nested dicts and lists (other
+    values as they are)."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, list):
+        return [map_strings(v, fn) for v in value]
+    if isinstance(value, dict):
+        return {k: map_strings(v, fn) for k, v in value.items()}
+    return value
 
 
 def read_headline(data, where: str) -> dict:

@@ -92,12 +92,17 @@ def test_iterate_feeds_frames_from_python_into_declared_inputs():
     assert got == [1.0, 3.0, 6.0]
 
 
-def test_iterate_replaces_a_source_by_a_python_iterable_and_converts_numpy_frames():
+def segmenting_frames():
+    """A source whose frames Graph.iterate replaces, a segmenter, and 4 gray frames to feed it."""
     g = graphrun.Graph("frames")
     src = g.add("synthetic_scene", name="src", frames=50)
     seg = g.add("bg_subtract", name="seg")
     g.connect(src.frame, seg.frame)
-    images = [np.full((48, 64, 3), 30 * i, np.uint8) for i in range(4)]
+    return g, [np.full((48, 64, 3), 30 * i, np.uint8) for i in range(4)]
+
+
+def test_iterate_replaces_a_source_by_a_python_iterable_and_converts_numpy_frames():
+    g, images = segmenting_frames()
     items = list(g.iterate(["seg.prob"], inputs={"src": images}))
     assert len(items) == 4
     assert all(isinstance(d["seg.prob"], torch.Tensor) and d["seg.prob"].shape == (48, 64) for d in items)
@@ -132,11 +137,7 @@ def test_iterate_names_an_unknown_output():
 
 
 def test_iterate_scales_float_frames_in_0_1_and_refuses_other_floats_and_non_iterables():
-    g = graphrun.Graph("frames")
-    src = g.add("synthetic_scene", name="src", frames=50)
-    seg = g.add("bg_subtract", name="seg")
-    g.connect(src.frame, seg.frame)
-    images = [np.full((48, 64, 3), 30 * i, np.uint8) for i in range(4)]
+    g, images = segmenting_frames()
     images[3][10:30, 20:40] = 250
     as_uint8 = [d["seg.prob"] for d in g.iterate(["seg.prob"], inputs={"src": images})]
     as_float = [d["seg.prob"] for d in g.iterate(["seg.prob"], inputs={"src": [i.astype(np.float32) / 255

@@ -474,9 +474,9 @@ class Report(Node):
         if not frames or not seconds or not math.isfinite(seconds) or seconds <= 0:
             return ""
         text = f"{frames} frames in {seconds:.1f} s = {frames / seconds:.1f} fps"
-        setup = _num(st.get("setup_s"))
-        if math.isfinite(setup) and 0.1 <= setup < seconds:
-            text += f" ({setup:.1f} s of setup included: {frames / (seconds - setup):.1f} fps after it)"
+        setup, after = _num(st.get("setup_s")), _num(st.get("stream_fps"))
+        if math.isfinite(setup) and math.isfinite(after) and 0.1 <= setup < seconds:
+            text += f" ({setup:.1f} s of setup included: {after:.1f} fps after it)"
         how = ", ".join(str(x) for x in (st.get("mode"), st.get("executor") and f"{st['executor']} executor",
                                           st.get("threads") and f"{st['threads']} threads") if x)
         text += f"; {how}" if how else ""

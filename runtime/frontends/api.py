@@ -247,15 +247,11 @@ class Graph:
         for ns in spec.nodes.values():
             if ns.kind.endswith((".yaml", ".yml")) and not Path(ns.kind).is_absolute():
                 ns.kind = str(base / ns.kind)
-        def here(value):           # ${graph_dir} would name the new file's folder: write this one's
-            if isinstance(value, str):
-                return value.replace("${graph_dir}", str(base))
-            if isinstance(value, dict):
-                return {k: here(v) for k, v in value.items()}
-            return [here(v) for v in value] if isinstance(value, list) else value
-        spec.vars = here(spec.vars)
+        def here(text):            # ${graph_dir} would name the new file's folder: write this one's
+            return text.replace("${graph_dir}", str(base))
+        spec.vars = spec_mod.map_strings(spec.vars, here)
         for ns in spec.nodes.values():
-            ns.params = here(ns.params)
+            ns.params = spec_mod.map_strings(ns.params, here)
         return spec
 
     def build(self, mode: Optional[str] = None, device: Optional[str] = None,

@@ -278,11 +278,12 @@ def cmd_inspect(args) -> int:
     from .describe import describe_node, describe_subgraph
     for ref in args.plugin:
         load_plugin(ref, Path.cwd())
-    graph_file = whole_graph(args.kind)
-    if graph_file is not None:
-        from ..run import load_graph
+    whole = whole_graph(args.kind)
+    if whole is not None:
+        from ..run import build_spec, prepare
         from .describe import describe_graph
-        print(describe_graph(graph_file, load_graph(graph_file)))
+        path, written = whole
+        print(describe_graph(path, written, build_spec(prepare(written.copy(), []))))
     elif find_subgraph(args.kind, Path.cwd()) is not None:
         print(describe_subgraph(args.kind, Path.cwd()))
     else:
@@ -290,10 +291,10 @@ def cmd_inspect(args) -> int:
     return 0
 
 
-def whole_graph(ref: str) -> Optional[Path]:
-    """The file of ``ref`` (a path or a shipped graph's name) when it is a whole graph (it sets
-    what only a graph sets: mode, device, ..., or has no ports), not a subgraph or a node kind:
-    ``inspect`` describes it as a graph instead of refusing it as a subgraph."""
+def whole_graph(ref: str) -> Optional[tuple]:
+    """(file, spec as read) of ``ref`` (a path or a shipped graph's name) when it is a whole graph
+    (it sets what only a graph sets: mode, device, ..., or has no ports), not a subgraph or a node
+    kind: ``inspect`` describes it as a graph instead of refusing it as a subgraph."""
     from ..run import find_graph
     from ..spec import load as load_spec
     from ..subgraph import SUBGRAPH_KEYS
@@ -304,25 +305,21 @@ def whole_graph(ref: str) -> Optional[Path]:
     if p.suffix not in (".yaml", ".yml"):
         return None
     spec = load_spec(p)
-    return p if spec.set_keys - set(SUBGRAPH_KEYS) or not (spec.inputs or spec.outputs) else None
+    return (p, spec) if spec.set_keys - set(SUBGRAPH_KEYS) or not (spec.inputs or spec.outputs) else None
 
 
 def cmd_validate(args) -> int:
-    from ..executor import executor_class
     from ..run import load_graph
+    from .describe import thread_lines
     g = load_graph(args.graph, args.overrides, args.mode, args.device, args.executor)
     missing = missing_inputs(g)
     if missing:
         raise UserInputError(missing[0] + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     back = sum(e.back for e in g.edges)
-    executor = executor_class(g.spec.executor)
-    plan = executor.plan_for(g)
+    executor, n_threads, threads = thread_lines(g)
     print(f"{args.graph}: ok — {len(g.nodes)} nodes, {len(g.edges)} edges ({back} back), mode {g.spec.mode}, "
-          f"{executor.name} executor on {executor.threads_of(plan)} thread(s)")
-    for seg in plan.segments:
-        n = seg.workers
-        names = sorted(seg.nodes, key=list(g.nodes).index)
-        print(f"  T{seg.index}{f' (x{n} workers)' if n > 1 else ''}: {' -> '.join(names)}")
+          f"{executor} executor on {n_threads} thread(s)")
+    print("\n".join(threads))
     return 0
 
 
@@ -330,22 +327,17 @@ def missing_inputs(graph) -> list[str]:
     """One line per input a node's parameters name that is not there: the parameters marked
     ``json_schema_extra={"input": "file"}`` (or ``"folder"``)."""
     out = []
-    for name, b in graph.nodes.items():
-        for field, info in b.cls.Params.model_fields.items():
-            want = (info.json_schema_extra or {}).get("input") if isinstance(info.json_schema_extra, dict) else None
-            value = getattr(b.params, field, None)
-            if want not in ("file", "folder") or not isinstance(value, str) or not value:
-                continue
-            p = Path(value).expanduser()
-            if not p.exists():
-                what = "no such file or folder"
-            elif want == "file" and not p.is_file():
-                what = "is a folder, not a file"
-            elif want == "folder" and not p.is_dir():
-                what = "is a file, not a folder"
-            else:
-                continue
-            out.append(f"node '{name}' ({b.spec.kind}): {field}: {value}: {what}")
+    for name, field, want, value in graph.declared_inputs():
+        p = Path(value).expanduser()
+        if not p.exists():
+            what = "no such file or folder"
+        elif want == "file" and not p.is_file():
+            what = "is a folder, not a file"
+        elif want == "folder" and not p.is_dir():
+            what = "is a file, not a folder"
+        else:
+            continue
+        out.append(f"node '{name}' ({graph.nodes[name].spec.kind}): {field}: {value}: {what}")
     return out
 
 

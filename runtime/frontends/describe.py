@@ -91,11 +91,25 @@ def describe_subgraph(kind: str, base_dir: Optional[Path] = None) -> str:
     return "\n".join(lines)
 
 
-def describe_graph(path: Path, graph: BuiltGraph) -> str:
-    """A whole graph file (``graphrun inspect graphs/x.yaml``): its nodes as written (kind, what
-    each does, the parameters the file sets), its variables, and the threads it runs on."""
-    from .. import registry
+def thread_lines(graph: BuiltGraph) -> tuple[str, int, list[str]]:
+    """The threads a built graph runs on: (executor name, thread count, a line per segment
+    ``T0: source -> seg``); ``graphrun validate`` and ``inspect`` print them."""
     from ..executor import executor_class
+
+    executor = executor_class(graph.spec.executor)
+    plan = executor.plan_for(graph)
+    lines = []
+    for seg in plan.segments:
+        names = sorted(seg.nodes, key=list(graph.nodes).index)
+        lines.append(f"  T{seg.index}{f' (x{seg.workers} workers)' if seg.workers > 1 else ''}: {' -> '.join(names)}")
+    return executor.name, executor.threads_of(plan), lines
+
+
+def describe_graph(path: Path, written, graph: BuiltGraph) -> str:
+    """A whole graph file (``graphrun inspect graphs/x.yaml``): its nodes as ``written`` (the file's
+    spec: kind, what each does, the parameters the file sets), its variables, and the threads the
+    built ``graph`` runs on."""
+    from .. import registry
 
     spec = graph.spec
     lines = [f"{spec.name}  (graph, {path})", ""]
@@ -107,25 +121,15 @@ def describe_graph(path: Path, graph: BuiltGraph) -> str:
         lines += [f"  {k:<18} {v!r}" for k, v in spec.vars.items() if k != "graph_dir"]
     top = registry.find_subgraph
     lines += ["", "Nodes (--set NODE.param=value; a subgraph's: --set NODE.INNER.param=value):"]
-    for name, ns in read_nodes(path).items():
+    for name, ns in written.nodes.items():
         sub = ns.kind.endswith((".yaml", ".yml")) or top(ns.kind, path.parent) is not None
         what = f"subgraph: graphrun inspect {ns.kind}" if sub else registry.get(ns.kind).describe()
         lines.append(f"  {name:<14} {ns.kind:<20} {what}")
         if ns.params:
             lines.append(f"  {'':<14} set here: " + ", ".join(f"{k}={v!r}" for k, v in ns.params.items()))
-    executor = executor_class(spec.executor)
-    plan = executor.plan_for(graph)
-    lines += ["", f"Threads ({executor.name} executor, {executor.threads_of(plan)}; graphrun validate lists the same):"]
-    for seg in plan.segments:
-        names = sorted(seg.nodes, key=list(graph.nodes).index)
-        lines.append(f"  T{seg.index}{f' (x{seg.workers} workers)' if seg.workers > 1 else ''}: {' -> '.join(names)}")
+    executor, n_threads, threads = thread_lines(graph)
+    lines += ["", f"Threads ({executor} executor, {n_threads}; graphrun validate lists the same):", *threads]
     return "\n".join(lines)
-
-
-def read_nodes(path: Path) -> dict:
-    """The nodes of a graph file as written (before its subgraphs are expanded)."""
-    from .. import spec as spec_mod
-    return spec_mod.load(path).nodes
 
 
 def to_dot(graph: BuiltGraph) -> str:
