@@ -113,13 +113,10 @@ def read_state_dict(path: Path, node: str, source: str = "") -> dict:
     what = source or str(path)
     try:
         state = _unwrap(torch.load(path, map_location="cpu", weights_only=True))
-    except pickle.UnpicklingError as exc:
-        if "Unsupported global" not in str(exc):
-            raise UserInputError(f"{node}: {what} is not a PyTorch weights file (torch.save(model.state_dict(), "
-                                 f"path) writes one)") from None
-        raise UserInputError(f"{node}: {what} holds Python objects besides tensors; graphrun reads only "
-                             f"plain state_dicts (torch.save(model.state_dict(), path))") from None
-    except Exception:  # noqa: BLE001 - any unreadable file: one line
+    except Exception as exc:  # noqa: BLE001 - any unreadable file: one line
+        if isinstance(exc, pickle.UnpicklingError) and "Unsupported global" in str(exc):
+            raise UserInputError(f"{node}: {what} holds Python objects besides tensors; graphrun reads only "
+                                 f"plain state_dicts (torch.save(model.state_dict(), path))") from None
         raise UserInputError(f"{node}: {what} is not a PyTorch weights file (torch.save(model.state_dict(), "
                              f"path) writes one)") from None
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
